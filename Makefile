@@ -1,0 +1,52 @@
+# Two commands matter: `make demo` (reference exercise, embedded) and `make test` (everything).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+S      ?= sichuan-earthquake
+
+.PHONY: venv demo test lint types unit test-integration e2e sim schemas asyncapi up down clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hinterland exercise run $(S)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+types: $(STAMP)
+	$(BIN)/mypy contracts services simulations
+
+test: lint types
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/contracts tests/component
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -m integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest -m e2e
+
+sim: $(STAMP)
+	$(BIN)/hinterland exercise run $(S)
+
+schemas: $(STAMP)
+	$(BIN)/hinterland schemas export contracts/schemas
+
+asyncapi: $(STAMP)
+	$(BIN)/hinterland asyncapi --out contracts/asyncapi.json
+
+clean:
+	rm -rf $(VENV) out simulations/out

@@ -1,0 +1,1 @@
+"""Hinterland's published event catalogue: wire schemas only (pydantic + stdlib)."""
