@@ -30,6 +30,11 @@ class StockLevelReported(Payload):
     commodity: Commodity
     quantity: float = Field(ge=0, description="Quantity on hand.", examples=[1200.0])
     unit: MassUnit = Field(description="t or kg.", examples=["t"])
+    available_kg: int | None = Field(
+        None,
+        ge=0,
+        description="Set by the reserves service only: on hand minus reserved, in kg.",
+    )
 
 
 class StockLevelReportedV1(Envelope):

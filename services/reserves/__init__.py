@@ -1,0 +1,1 @@
+"""Reserves service: tiered depots and stock; answers dispatch's reservations."""

@@ -1,0 +1,79 @@
+"""Loading and saving depots and reservations with SQLAlchemy Core."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reserves.adapters import tables as t
+from services.reserves.domain.model import Depot, StockLine
+from services.runtime.sql import upsert
+
+
+async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
+    row = (await session.execute(select(t.depots).where(t.depots.c.depot_id == depot_id))).first()
+    if row is None:
+        return None
+    lines = (await session.execute(select(t.stock).where(t.stock.c.depot_id == depot_id))).all()
+    return Depot(
+        depot_id=row.depot_id,
+        name=row.name,
+        node_id=row.node_id,
+        tier=row.tier,
+        owner=row.owner,
+        status=row.status,
+        stock={r.commodity: StockLine(r.commodity, r.on_hand_kg, r.reserved_kg) for r in lines},
+    )
+
+
+async def depots_at(session: AsyncSession, node_ids: list[str]) -> list[str]:
+    rows = await session.execute(select(t.depots.c.depot_id).where(t.depots.c.node_id.in_(node_ids)))
+    return [r.depot_id for r in rows]
+
+
+async def save_depot(session: AsyncSession, depot: Depot, classification: str) -> None:
+    await upsert(
+        session,
+        t.depots,
+        {"depot_id": depot.depot_id},
+        {
+            "name": depot.name,
+            "node_id": depot.node_id,
+            "tier": depot.tier,
+            "owner": depot.owner,
+            "status": depot.status,
+            "classification": classification,
+        },
+    )
+    for line in depot.stock.values():
+        await upsert(
+            session,
+            t.stock,
+            {"depot_id": depot.depot_id, "commodity": line.commodity},
+            {"on_hand_kg": line.on_hand_kg, "reserved_kg": line.reserved_kg},
+        )
+
+
+async def depot_classification(session: AsyncSession, depot_id: str) -> str:
+    value = await session.scalar(
+        select(t.depots.c.classification).where(t.depots.c.depot_id == depot_id)
+    )
+    return str(value or "public")
+
+
+async def reservation(session: AsyncSession, reservation_id: str) -> Row[Any] | None:
+    return (
+        await session.execute(
+            select(t.reservations).where(t.reservations.c.reservation_id == reservation_id)
+        )
+    ).first()
+
+
+async def set_reservation_status(session: AsyncSession, reservation_id: str, status: str) -> None:
+    await upsert(session, t.reservations, {"reservation_id": reservation_id}, {"status": status})
+
+
+async def upsert_reservation(session: AsyncSession, reservation_id: str, **values: Any) -> None:
+    await upsert(session, t.reservations, {"reservation_id": reservation_id}, values)

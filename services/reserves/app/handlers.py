@@ -1,0 +1,187 @@
+"""Reserves use cases: one function per event type, run inside the runtime's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from contracts import dispatch as d
+from contracts import incidents as i
+from contracts import reserves as r
+from contracts.catalogue import Event, type_name
+from contracts.common import to_kg
+from services.reserves.adapters import sql
+from services.reserves.domain.model import Depot, Rejected
+from services.runtime.consumer import Unprocessable
+from services.runtime.transaction import Transaction
+
+
+async def _depot(tx: Transaction, depot_id: str) -> Depot:
+    depot = await sql.load_depot(tx.session, depot_id)
+    if depot is None:
+        raise Unprocessable(f"unknown depot {depot_id!r}: register it first")
+    return depot
+
+
+async def _publish_level(tx: Transaction, depot: Depot, commodity: str) -> None:
+    line = depot.line(commodity)
+    tx.emit(
+        r.StockLevelReportedV1,
+        r.StockLevelReported(
+            depot_id=depot.depot_id,
+            commodity=commodity,
+            quantity=line.on_hand_kg,
+            unit="kg",
+            available_kg=line.available_kg,
+        ),
+        subject=depot.depot_id,
+        classification=await sql.depot_classification(tx.session, depot.depot_id),  # type: ignore[arg-type]
+    )
+
+
+async def register_depot(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
+    data = evt.data
+    depot = await sql.load_depot(tx.session, data.depot_id) or Depot(
+        data.depot_id, data.name, data.node_id, data.tier, data.owner
+    )
+    depot.name, depot.node_id, depot.tier, depot.owner = data.name, data.node_id, data.tier, data.owner
+    await sql.save_depot(tx.session, depot, evt.classification)
+    tx.emit(r.DepotRegisteredV1, data, subject=data.depot_id)
+
+
+async def report_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
+    data = evt.data
+    depot = await _depot(tx, data.depot_id)
+    depot.report_level(data.commodity, to_kg(data.quantity, data.unit))
+    await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id))
+    await _publish_level(tx, depot, data.commodity)
+
+
+async def reserve(evt: d.ReservationRequestedV1, tx: Transaction) -> None:
+    data = evt.data
+    if await sql.reservation(tx.session, data.reservation_id) is not None:
+        return  # one answer per reservation id, however often it is asked
+    depot = await sql.load_depot(tx.session, data.depot_id)
+    outcome = (
+        depot.reserve(data.commodity, data.quantity_kg)
+        if depot is not None
+        else Rejected("unknown_depot", 0, f"no depot {data.depot_id!r} is registered")
+    )
+    await sql.upsert_reservation(
+        tx.session,
+        data.reservation_id,
+        plan_id=data.plan_id,
+        need_id=data.need_id,
+        depot_id=data.depot_id,
+        commodity=data.commodity,
+        quantity_kg=data.quantity_kg,
+        status="rejected" if isinstance(outcome, Rejected) else "reserved",
+    )
+    if isinstance(outcome, Rejected):
+        tx.emit(
+            r.ReservationRejectedV1,
+            r.ReservationRejected(
+                reservation_id=data.reservation_id,
+                plan_id=data.plan_id,
+                depot_id=data.depot_id,
+                need_id=data.need_id,
+                commodity=data.commodity,
+                requested_kg=data.quantity_kg,
+                available_kg=outcome.available_kg,
+                reason=outcome.reason,
+                detail=outcome.detail,
+            ),
+            subject=data.reservation_id,
+        )
+        return
+    assert depot is not None
+    await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id))
+    tx.emit(
+        r.StockReservedV1,
+        r.StockReserved(
+            reservation_id=data.reservation_id,
+            plan_id=data.plan_id,
+            depot_id=data.depot_id,
+            need_id=data.need_id,
+            commodity=data.commodity,
+            quantity_kg=data.quantity_kg,
+        ),
+        subject=data.reservation_id,
+    )
+    await _publish_level(tx, depot, data.commodity)
+
+
+async def release(evt: d.ReleaseRequestedV1, tx: Transaction) -> None:
+    row = await sql.reservation(tx.session, evt.data.reservation_id)
+    if row is None or row.status != "reserved":
+        return  # nothing held: releasing is idempotent
+    depot = await _depot(tx, row.depot_id)
+    depot.release(row.commodity, row.quantity_kg)
+    await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id))
+    await sql.set_reservation_status(tx.session, row.reservation_id, "released")
+    tx.emit(
+        r.StockReleasedV1,
+        r.StockReleased(
+            reservation_id=row.reservation_id,
+            depot_id=row.depot_id,
+            commodity=row.commodity,
+            quantity_kg=row.quantity_kg,
+        ),
+        subject=row.reservation_id,
+    )
+    await _publish_level(tx, depot, row.commodity)
+
+
+async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
+    for reservation_id in evt.data.reservation_ids:
+        row = await sql.reservation(tx.session, reservation_id)
+        if row is None or row.status != "reserved":
+            continue
+        depot = await _depot(tx, row.depot_id)
+        depot.dispatch(row.commodity, row.quantity_kg)
+        await sql.save_depot(
+            tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
+        )
+        await sql.set_reservation_status(tx.session, reservation_id, "dispatched")
+        tx.emit(
+            r.StockDispatchedV1,
+            r.StockDispatched(
+                reservation_id=reservation_id,
+                order_id=evt.data.order_id,
+                depot_id=row.depot_id,
+                commodity=row.commodity,
+                quantity_kg=row.quantity_kg,
+            ),
+            subject=reservation_id,
+        )
+        await _publish_level(tx, depot, row.commodity)
+
+
+async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
+    data = evt.data
+    hit = sorted(set(data.depots) | set(await sql.depots_at(tx.session, list(data.nodes))))
+    for depot_id in hit:
+        depot = await sql.load_depot(tx.session, depot_id)
+        if depot is None or not depot.lose():
+            continue
+        await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot_id))
+        tx.emit(
+            r.DepotStatusChangedV1,
+            r.DepotStatusChanged(depot_id=depot_id, status="lost", cause=data.disruption_id),
+            subject=depot_id,
+        )
+
+
+_HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
+    type_name(r.DepotRegisteredV1): register_depot,
+    type_name(r.StockLevelReportedV1): report_level,
+    type_name(d.ReservationRequestedV1): reserve,
+    type_name(d.ReleaseRequestedV1): release,
+    type_name(d.DispatchOrderIssuedV1): dispatch_order,
+    type_name(i.DisruptionReportedV1): disruption,
+}
+HANDLED = frozenset(_HANDLERS)
+
+
+async def handle(event: Event, tx: Transaction) -> None:
+    await _HANDLERS[event.type](event, tx)

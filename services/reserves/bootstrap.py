@@ -1,0 +1,34 @@
+"""The only wiring point of the reserves service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faststream import FastStream
+
+from contracts import streams
+from services.reserves.adapters import tables
+from services.reserves.app.handlers import HANDLED, handle
+from services.runtime.service import ServiceRuntime, ServiceSpec
+from services.runtime.settings import ServiceSettings
+
+SPEC = ServiceSpec(
+    name="reserves",
+    metadata=tables.metadata,
+    outbox=tables.outbox,
+    inbox=tables.inbox,
+    inputs=(streams.INGRESS, streams.DISPATCH),
+    output=streams.RESERVES,
+    handler=handle,
+    handled_types=HANDLED,
+    migrations=Path(__file__).parent / "migrations",
+)
+
+
+def create_runtime(settings: ServiceSettings | None = None) -> ServiceRuntime:
+    return ServiceRuntime(SPEC, settings or ServiceSettings())
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastStream:
+    """``faststream run services.reserves.bootstrap:create_app --factory``."""
+    return create_runtime(settings).app()

@@ -1,0 +1,97 @@
+"""Depots, stock lines and reservations: the rules, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+DepotStatus = Literal["operational", "lost"]
+ReservationStatus = Literal["reserved", "rejected", "released", "dispatched"]
+
+
+class ReservesError(Exception):
+    """A broken invariant (a bug or a corrupt state), not a business refusal."""
+
+
+@dataclass(slots=True)
+class StockLine:
+    commodity: str
+    on_hand_kg: int
+    reserved_kg: int = 0
+
+    @property
+    def available_kg(self) -> int:
+        return max(0, self.on_hand_kg - self.reserved_kg)
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: Literal["insufficient_stock", "depot_unavailable", "unknown_depot"]
+    available_kg: int
+    detail: str
+
+
+@dataclass(slots=True)
+class Depot:
+    depot_id: str
+    name: str
+    node_id: str
+    tier: str
+    owner: str
+    status: DepotStatus = "operational"
+    stock: dict[str, StockLine] = field(default_factory=dict)
+
+    def line(self, commodity: str) -> StockLine:
+        return self.stock.setdefault(commodity, StockLine(commodity, 0))
+
+    def report_level(self, commodity: str, on_hand_kg: int) -> StockLine:
+        """An absolute count from the depot; reservations already held stay held."""
+        if on_hand_kg < 0:
+            raise ReservesError(f"depot {self.depot_id}: negative count for {commodity}")
+        line = self.line(commodity)
+        line.on_hand_kg = on_hand_kg
+        return line
+
+    def reserve(self, commodity: str, quantity_kg: int) -> Reserved | Rejected:
+        """Hold stock for a plan; never below zero, all or nothing."""
+        if quantity_kg <= 0:
+            raise ReservesError(f"depot {self.depot_id}: reservation of {quantity_kg} kg")
+        line = self.stock.get(commodity)
+        available = line.available_kg if line else 0
+        if self.status != "operational":
+            return Rejected("depot_unavailable", 0, f"depot {self.depot_id} is {self.status}")
+        if line is None or available < quantity_kg:
+            return Rejected(
+                "insufficient_stock",
+                available,
+                f"depot {self.depot_id} has {available} kg of {commodity} free, "
+                f"{quantity_kg} kg asked",
+            )
+        line.reserved_kg += quantity_kg
+        return Reserved(quantity_kg)
+
+    def release(self, commodity: str, quantity_kg: int) -> None:
+        line = self.line(commodity)
+        if line.reserved_kg < quantity_kg:
+            raise ReservesError(f"depot {self.depot_id}: releasing more {commodity} than reserved")
+        line.reserved_kg -= quantity_kg
+
+    def dispatch(self, commodity: str, quantity_kg: int) -> None:
+        """Reserved stock leaves the depot."""
+        line = self.line(commodity)
+        if line.reserved_kg < quantity_kg or line.on_hand_kg < quantity_kg:
+            raise ReservesError(f"depot {self.depot_id}: dispatching unreserved {commodity}")
+        line.reserved_kg -= quantity_kg
+        line.on_hand_kg -= quantity_kg
+
+    def lose(self) -> bool:
+        """Mark the depot lost; returns False if it already was."""
+        if self.status == "lost":
+            return False
+        self.status = "lost"
+        return True

@@ -1,0 +1,1 @@
+"""Plumbing every service shares (bus, outbox, inbox, dead letters, database); no domain."""

@@ -1,0 +1,181 @@
+"""Consuming one stream entry: decode, deduplicate, apply in a transaction, ack or dead-letter."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy import Table, insert, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from contracts.catalogue import Event, parse_event
+from contracts.envelope import Mode
+from contracts.streams import dead_letter
+from services.runtime import outbox
+from services.runtime.transaction import Cause, Transaction
+from services.runtime.wire import EVENT_FIELD
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event, Transaction], Awaitable[None]]
+
+
+class Unprocessable(Exception):  # noqa: N818 - it names the outcome, not an error class
+    """A well-formed event the service can never apply (e.g. stock for an unknown depot).
+
+    Raised by a handler, it sends the entry straight to the dead-letter stream with the
+    message as the reason; retrying would not help.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one entry (returned for tests and metrics)."""
+
+    kind: str  # applied | duplicate | ignored | dead | failed
+    detail: str = ""
+
+
+class EntryProcessor:
+    """Applies entries of a service's input streams exactly once.
+
+    Delivery counts live in a Redis hash (``<group>:attempts:<stream>``) because XAUTOCLAIM
+    through FastStream does not expose them on Redis 7; past ``max_deliveries`` an entry that
+    keeps failing is dead-lettered with its last error instead of looping forever.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        group: str,
+        redis: Redis,
+        sessions: async_sessionmaker[Any],
+        inbox: Table,
+        outbox_table: Table,
+        out_stream: str,
+        handler: Handler,
+        handled_types: frozenset[str],
+        mode: Mode,
+        max_deliveries: int,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.service = service
+        self.group = group
+        self._redis = redis
+        self._sessions = sessions
+        self._inbox = inbox
+        self._outbox = outbox_table
+        self._out_stream = out_stream
+        self._handler = handler
+        self._handled = handled_types
+        self._mode = mode
+        self._max = max_deliveries
+        self._on_committed = on_committed
+
+    def _keys(self, stream: str) -> tuple[str, str]:
+        return f"{self.group}:attempts:{stream}", f"{self.group}:errors:{stream}"
+
+    async def process(self, stream: str, entry_id: str, data: Mapping[bytes, bytes]) -> Outcome:
+        attempts_key, errors_key = self._keys(stream)
+        attempts = int(await self._redis.hincrby(attempts_key, entry_id, 1))
+        raw = data.get(EVENT_FIELD.encode())
+        if raw is None:
+            names = sorted(k.decode(errors="replace") for k in data)
+            return await self._dead(
+                stream, entry_id, b"",
+                f"entry has no '{EVENT_FIELD}' field (fields: {names}); "
+                f"publish the event envelope JSON in field '{EVENT_FIELD}'",
+            )
+        try:
+            event = parse_event(raw)
+        except ValidationError as exc:
+            return await self._dead(stream, entry_id, raw, f"invalid event: {_explain(exc)}")
+        if event.type not in self._handled:
+            await self._ack(stream, entry_id)
+            return Outcome("ignored", event.type)
+        if event.mode != self._mode:
+            return await self._dead(
+                stream, entry_id, raw,
+                f"{event.mode} event {event.id} reached a {self._mode} {self.service} service; "
+                "exercise and live state are never mixed",
+            )
+        if attempts > self._max:
+            last = await self._redis.hget(errors_key, entry_id)
+            reason = last.decode(errors="replace") if last else "unknown error"
+            return await self._dead(
+                stream, entry_id, raw,
+                f"handler failed {attempts - 1} times; last error: {reason}",
+            )
+        try:
+            applied = await self._apply(event, stream)
+        except Unprocessable as exc:
+            return await self._dead(stream, entry_id, raw, f"{event.type} {event.id}: {exc}")
+        except Exception as exc:  # the entry stays pending and is reclaimed later
+            log.warning("%s: %s on %s failed: %r", self.service, event.type, entry_id, exc)
+            await self._redis.hset(errors_key, entry_id, repr(exc)[:2000])
+            return Outcome("failed", repr(exc))
+        await self._ack(stream, entry_id)
+        return Outcome("applied" if applied else "duplicate", event.type)
+
+    async def _apply(self, event: Event, stream: str) -> bool:
+        async with self._sessions() as session, session.begin():
+            seen = await session.scalar(
+                select(self._inbox.c.event_id).where(self._inbox.c.event_id == event.id)
+            )
+            if seen is not None:
+                return False
+            tx = Transaction(session, Cause.of(event), f"/hinterland/{self.service}")
+            await self._handler(event, tx)
+            await session.execute(
+                insert(self._inbox).values(
+                    event_id=event.id,
+                    stream=stream,
+                    event_type=event.type,
+                    processed_at=datetime.now(UTC),
+                )
+            )
+            await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
+        if tx.emitted:
+            self._on_committed()
+        return True
+
+    async def _ack(
+        self, stream: str, entry_id: str, dead: Mapping[str, str | bytes] | None = None
+    ) -> None:
+        """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone."""
+        attempts_key, errors_key = self._keys(stream)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if dead is not None:
+                pipe.xadd(dead_letter(stream), dict(dead))  # type: ignore[arg-type]
+            pipe.xack(stream, self.group, entry_id)
+            pipe.hdel(attempts_key, entry_id)
+            pipe.hdel(errors_key, entry_id)
+            await pipe.execute()
+
+    async def _dead(self, stream: str, entry_id: str, raw: bytes, reason: str) -> Outcome:
+        log.error("%s: dead-lettering %s %s: %s", self.service, stream, entry_id, reason)
+        letter = {
+            "event": raw,
+            "error": reason,
+            "stream": stream,
+            "entry_id": entry_id,
+            "group": self.group,
+            "failed_at": datetime.now(UTC).isoformat(),
+        }
+        await self._ack(stream, entry_id, letter)
+        return Outcome("dead", reason)
+
+
+def _explain(exc: ValidationError) -> str:
+    """pydantic errors as 'path: message' pairs, short enough for a stream field."""
+    parts = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

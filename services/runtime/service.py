@@ -1,0 +1,164 @@
+"""A service's runtime: database, migrations, consumer groups, FastStream subscribers, outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faststream import AckPolicy, FastStream
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisStreamMessage
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from contracts.streams import namespaced
+from services.runtime import db, migrate
+from services.runtime.consumer import EntryProcessor, Handler
+from services.runtime.outbox import OutboxRelay
+from services.runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """What makes a service: its tables, the streams it reads and writes, its handler."""
+
+    name: str
+    metadata: MetaData
+    outbox: Table
+    inbox: Table
+    inputs: tuple[str, ...]
+    output: str
+    handler: Handler
+    handled_types: frozenset[str]
+    migrations: Path
+
+
+BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    spec: ServiceSpec
+    settings: ServiceSettings
+    background: Sequence[BackgroundTask] = ()
+    engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[Any] = field(init=False)
+    redis: Redis = field(init=False)
+    broker: RedisBroker = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    processor: EntryProcessor = field(init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.engine = db.create_engine(s.database_url)
+        self.sessions = db.session_factory(self.engine)
+        self.redis = Redis.from_url(s.redis_url)
+        self.relay = OutboxRelay(self.sessions, self.spec.outbox, self.redis, s.outbox_poll_ms / 1000)
+        self.processor = EntryProcessor(
+            service=self.spec.name,
+            group=self.group,
+            redis=self.redis,
+            sessions=self.sessions,
+            inbox=self.spec.inbox,
+            outbox_table=self.spec.outbox,
+            out_stream=self.stream(self.spec.output),
+            handler=self.spec.handler,
+            handled_types=self.spec.handled_types,
+            mode=s.mode,
+            max_deliveries=s.max_deliveries,
+            on_committed=self.relay.wake,
+        )
+        self.broker = self._build_broker()
+
+    @property
+    def group(self) -> str:
+        return self.spec.name
+
+    def stream(self, name: str) -> str:
+        return namespaced(name, self.settings.namespace)
+
+    def _build_broker(self) -> RedisBroker:
+        s = self.settings
+        broker = RedisBroker(s.redis_url, logger=logging.getLogger(f"hinterland.{self.spec.name}"))
+        processor = self.processor
+
+        async def on_entry(msg: RedisStreamMessage) -> None:
+            raw = msg.raw_message
+            await processor.process(raw["channel"], raw["message_ids"][0].decode(), raw["data"])
+
+        for name in self.spec.inputs:
+            stream = self.stream(name)
+            reader = StreamSub(
+                stream, group=self.group, consumer=s.consumer_name,
+                max_records=s.max_records, polling_interval=s.polling_ms,
+            )
+            # Entries left pending by a crashed or failing consumer are claimed here.
+            reclaimer = StreamSub(
+                stream, group=self.group, consumer=s.consumer_name,
+                min_idle_time=s.reclaim_idle_ms, polling_interval=max(s.reclaim_idle_ms // 2, 10),
+            )
+            for sub, title in ((reader, "read"), (reclaimer, "reclaim")):
+                broker.subscriber(
+                    stream=sub,
+                    ack_policy=AckPolicy.MANUAL,
+                    title=f"{self.spec.name}:{stream}:{title}",
+                    description=f"{self.spec.name} consumes {stream} ({title})",
+                )(on_entry)
+        return broker
+
+    async def prepare(self) -> None:
+        """Migrate the schema and create every consumer group at 0 before any reader starts."""
+        await migrate.upgrade(self.engine, self.spec.name, self.spec.migrations)
+        for name in self.spec.inputs:
+            try:
+                await self.redis.xgroup_create(self.stream(name), self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def start_background(self) -> None:
+        self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay"))
+        for task in self.background:
+            self._tasks.append(asyncio.create_task(task(self), name=f"{self.spec.name}-bg"))
+
+    async def stop_background(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def start(self) -> None:
+        await self.prepare()
+        await self.broker.start()
+        await self.start_background()
+
+    async def stop(self) -> None:
+        await self.stop_background()
+        await self.broker.stop()
+        await self.close()
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+    def app(self) -> FastStream:
+        """The FastStream application for ``faststream run`` / ``hinterland serve``."""
+        return FastStream(
+            self.broker,
+            on_startup=[self.prepare],
+            after_startup=[self.start_background],
+            on_shutdown=[self.stop_background],
+            after_shutdown=[self.close],
+        )

@@ -1,0 +1,38 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ServiceSettings(BaseSettings):
+    """Read once in ``create_app`` and passed down; never a module-level singleton."""
+
+    model_config = SettingsConfigDict(env_prefix="HINTERLAND_", extra="ignore")
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis holding the streams.")
+    database_url: str = Field(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        description="SQLAlchemy async URL; each service owns its own tables in it.",
+    )
+    consumer_name: str = Field(default_factory=_default_consumer)
+    namespace: str = Field("", description="Prefix for streams and tables (exercise isolation).")
+    mode: Literal["live", "exercise"] = "live"
+    max_records: int = Field(20, ge=1, description="Entries read per XREADGROUP call.")
+    polling_ms: int = Field(100, ge=1, description="Blocking read timeout.")
+    reclaim_idle_ms: int = Field(
+        5000, ge=10, description="Pending entries idle this long are reclaimed by another reader."
+    )
+    max_deliveries: int = Field(
+        5, ge=1, description="Deliveries of one entry before it is dead-lettered."
+    )
+    outbox_poll_ms: int = Field(200, ge=1)

@@ -1,0 +1,1 @@
+"""Transport service: the multimodal network, the fleet, and what disruptions do to them."""

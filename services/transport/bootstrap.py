@@ -1,0 +1,34 @@
+"""The only wiring point of the transport service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faststream import FastStream
+
+from contracts import streams
+from services.transport.adapters import tables
+from services.transport.app.handlers import HANDLED, handle
+from services.runtime.service import ServiceRuntime, ServiceSpec
+from services.runtime.settings import ServiceSettings
+
+SPEC = ServiceSpec(
+    name="transport",
+    metadata=tables.metadata,
+    outbox=tables.outbox,
+    inbox=tables.inbox,
+    inputs=(streams.INGRESS, streams.DISPATCH),
+    output=streams.TRANSPORT,
+    handler=handle,
+    handled_types=HANDLED,
+    migrations=Path(__file__).parent / "migrations",
+)
+
+
+def create_runtime(settings: ServiceSettings | None = None) -> ServiceRuntime:
+    return ServiceRuntime(SPEC, settings or ServiceSettings())
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastStream:
+    """``faststream run services.transport.bootstrap:create_app --factory``."""
+    return create_runtime(settings).app()
