@@ -60,7 +60,7 @@ class EntryProcessor:
         outbox_table: Table,
         out_stream: str,
         handler: Handler,
-        handled_types: frozenset[str],
+        handled_types: Mapping[str, frozenset[str]],
         mode: Mode,
         max_deliveries: int,
         on_committed: Callable[[], None] = lambda: None,
@@ -96,7 +96,7 @@ class EntryProcessor:
             event = parse_event(raw)
         except ValidationError as exc:
             return await self._dead(stream, entry_id, raw, f"invalid event: {_explain(exc)}")
-        if event.type not in self._handled:
+        if event.type not in self._handled.get(stream, frozenset()):
             await self._ack(stream, entry_id)
             return Outcome("ignored", event.type)
         if event.mode != self._mode:
@@ -141,8 +141,7 @@ class EntryProcessor:
                 )
             )
             await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
-        if tx.emitted:
-            self._on_committed()
+        self._on_committed()
         return True
 
     async def _ack(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,8 @@ class ServiceSpec:
     inputs: tuple[str, ...]
     output: str
     handler: Handler
-    handled_types: frozenset[str]
+    handled_types: Mapping[str, frozenset[str]]
+    """Per input stream, the event types this service applies; others are acked and skipped."""
     migrations: Path
 
 
@@ -56,6 +57,8 @@ class ServiceRuntime:
     broker: RedisBroker = field(init=False)
     relay: OutboxRelay = field(init=False)
     processor: EntryProcessor = field(init=False)
+    listeners: list[Callable[[], None]] = field(default_factory=list, init=False)
+    """Called after every commit of an applied event (the dispatch planner wakes on it)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -73,12 +76,17 @@ class ServiceRuntime:
             outbox_table=self.spec.outbox,
             out_stream=self.stream(self.spec.output),
             handler=self.spec.handler,
-            handled_types=self.spec.handled_types,
+            handled_types={self.stream(k): v for k, v in self.spec.handled_types.items()},
             mode=s.mode,
             max_deliveries=s.max_deliveries,
-            on_committed=self.relay.wake,
+            on_committed=self._committed,
         )
         self.broker = self._build_broker()
+
+    def _committed(self) -> None:
+        self.relay.wake()
+        for listener in self.listeners:
+            listener()
 
     @property
     def group(self) -> str:

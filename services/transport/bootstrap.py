@@ -7,20 +7,26 @@ from pathlib import Path
 from faststream import FastStream
 
 from contracts import streams
+from contracts.catalogue import INGRESS_TYPES
 from services.transport.adapters import tables
 from services.transport.app.handlers import HANDLED, handle
 from services.runtime.service import ServiceRuntime, ServiceSpec
 from services.runtime.settings import ServiceSettings
+
+INPUTS = (streams.INGRESS, streams.DISPATCH)
 
 SPEC = ServiceSpec(
     name="transport",
     metadata=tables.metadata,
     outbox=tables.outbox,
     inbox=tables.inbox,
-    inputs=(streams.INGRESS, streams.DISPATCH),
+    inputs=INPUTS,
     output=streams.TRANSPORT,
     handler=handle,
-    handled_types=HANDLED,
+    handled_types={
+        streams.INGRESS: HANDLED & INGRESS_TYPES,
+        streams.DISPATCH: HANDLED - INGRESS_TYPES,
+    },
     migrations=Path(__file__).parent / "migrations",
 )
 

@@ -1,0 +1,233 @@
+"""Dispatch use cases on incoming events: keep the read model, record triggers, issue orders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from contracts import dispatch as d
+from contracts import incidents as i
+from contracts import reserves as r
+from contracts import transport as tr
+from contracts.catalogue import Event, type_name
+from contracts.common import to_kg
+from services.dispatch.adapters import tables as t
+from services.runtime.sql import upsert
+from services.runtime.transaction import Transaction
+
+
+async def add_trigger(tx: Transaction, event: Event, reason: str) -> None:
+    await tx.session.execute(
+        insert(t.triggers).values(
+            event_id=event.id, reason=reason, time=event.time,
+            correlationid=event.correlationid, mode=event.mode,
+        )
+    )
+
+
+async def node_registered(evt: tr.NodeRegisteredV1, tx: Transaction) -> None:
+    n = evt.data
+    await upsert(tx.session, t.nodes, {"node_id": n.node_id},
+                 {"name": n.name, "lat": n.lat, "lon": n.lon, "region": n.region, "status": "open"})
+
+
+async def link_registered(evt: tr.LinkRegisteredV1, tx: Transaction) -> None:
+    link = evt.data
+    await upsert(tx.session, t.links, {"link_id": link.link_id},
+                 {"a": link.a, "b": link.b, "mode": link.mode, "length_km": link.length_km,
+                  "status": "open", "factor": 1.0})
+
+
+async def link_status(evt: tr.LinkStatusChangedV1, tx: Transaction) -> None:
+    link = evt.data
+    await upsert(tx.session, t.links, {"link_id": link.link_id},
+                 {"status": link.status, "factor": link.capacity_factor})
+    await add_trigger(tx, evt, f"link {link.link_id} {link.status}")
+
+
+async def node_status(evt: tr.NodeStatusChangedV1, tx: Transaction) -> None:
+    await upsert(tx.session, t.nodes, {"node_id": evt.data.node_id}, {"status": evt.data.status})
+    await add_trigger(tx, evt, f"node {evt.data.node_id} {evt.data.status}")
+
+
+async def asset_registered(evt: tr.AssetRegisteredV1, tx: Transaction) -> None:
+    a = evt.data
+    await upsert(tx.session, t.assets, {"asset_id": a.asset_id},
+                 {"mode": a.mode, "capacity_kg": to_kg(a.capacity_t, "t"), "speed_kmh": a.speed_kmh,
+                  "owner": a.owner, "status": "available" if a.available else "maintenance",
+                  "node_id": a.home_node_id, "busy_until": None})
+
+
+async def asset_status(evt: tr.AssetStatusChangedV1, tx: Transaction) -> None:
+    a = evt.data
+    values: dict[str, Any] = {"status": a.status}
+    if a.node_id:
+        values["node_id"] = a.node_id
+    values["busy_until"] = datetime.fromisoformat(a.until) if a.until else None
+    await upsert(tx.session, t.assets, {"asset_id": a.asset_id}, values)
+    if a.status != "assigned":  # assignments are our own orders echoed back
+        await add_trigger(tx, evt, f"asset {a.asset_id} {a.status}")
+
+
+async def disruption_applied(evt: tr.DisruptionAppliedV1, tx: Transaction) -> None:
+    await add_trigger(tx, evt, f"disruption {evt.data.disruption_id} applied")
+
+
+async def depot_registered(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
+    dep = evt.data
+    await upsert(tx.session, t.depots, {"depot_id": dep.depot_id},
+                 {"name": dep.name, "node_id": dep.node_id, "owner": dep.owner,
+                  "status": "operational"})
+
+
+async def stock_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
+    s = evt.data
+    available = s.available_kg if s.available_kg is not None else to_kg(s.quantity, s.unit)
+    await upsert(tx.session, t.stock, {"depot_id": s.depot_id, "commodity": s.commodity},
+                 {"available_kg": available})
+
+
+async def depot_status(evt: r.DepotStatusChangedV1, tx: Transaction) -> None:
+    await upsert(tx.session, t.depots, {"depot_id": evt.data.depot_id}, {"status": evt.data.status})
+    await add_trigger(tx, evt, f"depot {evt.data.depot_id} {evt.data.status}")
+
+
+async def need_raised(evt: i.NeedRaisedV1, tx: Transaction) -> None:
+    n = evt.data
+    exists = await tx.session.scalar(select(t.needs.c.need_id).where(t.needs.c.need_id == n.need_id))
+    if exists is not None:
+        return  # a need id is raised once; a second report with a new event id changes nothing
+    await tx.session.execute(
+        insert(t.needs).values(
+            need_id=n.need_id, node_id=n.node_id, commodity=n.commodity,
+            quantity_kg=to_kg(n.quantity, n.unit), priority=n.priority, deadline=n.deadline,
+            precedence=n.precedence, classification=evt.classification, raised_at=evt.time,
+            committed_kg=0, first_eta=None, reason=None, detail="",
+        )
+    )
+    await add_trigger(tx, evt, f"need {n.need_id} raised")
+
+
+async def disruption_reported(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
+    data = evt.data
+    await upsert(tx.session, t.disruptions, {"disruption_id": data.disruption_id},
+                 {"kind": data.kind, "observed_at": data.observed_at, "body": data.model_dump_json()})
+
+
+async def reservation_answered(
+    evt: r.StockReservedV1 | r.ReservationRejectedV1, tx: Transaction
+) -> None:
+    rid = evt.data.reservation_id
+    if isinstance(evt, r.ReservationRejectedV1):
+        rej = evt.data
+        await tx.session.execute(
+            update(t.reservations).where(t.reservations.c.reservation_id == rid).values(
+                status="rejected"
+            )
+        )
+        # Believe the depot: correct the read model so the re-plan does not ask again.
+        if rej.reason == "depot_unavailable":
+            await upsert(tx.session, t.depots, {"depot_id": rej.depot_id}, {"status": "lost"})
+        else:
+            await upsert(tx.session, t.stock, {"depot_id": rej.depot_id, "commodity": rej.commodity},
+                         {"available_kg": rej.available_kg})
+        await add_trigger(tx, evt, f"reservation {rid} rejected: {rej.reason}")
+    else:
+        await tx.session.execute(
+            update(t.reservations).where(
+                t.reservations.c.reservation_id == rid, t.reservations.c.status == "requested"
+            ).values(status="reserved")
+        )
+    row = (await tx.session.execute(
+        select(t.reservations).where(t.reservations.c.reservation_id == rid)
+    )).first()
+    if row is not None:
+        await issue_order_when_answered(tx, row.plan_id, row.vehicle_id)
+
+
+async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: str) -> None:
+    """Once every reservation of a vehicle's route is answered, send it with what was reserved."""
+    rows = (await tx.session.execute(
+        select(t.reservations).where(
+            t.reservations.c.plan_id == plan_id, t.reservations.c.vehicle_id == vehicle_id
+        )
+    )).all()
+    if any(x.status == "requested" for x in rows):
+        return
+    held = [x for x in rows if x.status == "reserved"]
+    order_id = f"{plan_id}/{vehicle_id}"
+    if not held or await tx.session.scalar(
+        select(t.orders.c.order_id).where(t.orders.c.order_id == order_id)
+    ):
+        return
+    body = json.loads(await tx.session.scalar(select(t.plans.c.body).where(t.plans.c.plan_id == plan_id)))
+    route = next(x for x in body["routes"] if x["vehicle_id"] == vehicle_id)
+    pairs = {(x.depot_id, x.need_id) for x in held}
+    need_ids = {x.need_id for x in held}
+    stops = [
+        d.PlannedStop.model_validate(s)
+        for s in route["stops"]
+        if (s["action"] == "load" and (s["depot_id"], s["need_id"]) in pairs)
+        or (s["action"] == "unload" and s["need_id"] in need_ids)
+    ]
+    release_at = stops[-1].etd
+    order = d.DispatchOrderIssued(
+        order_id=order_id, plan_id=plan_id, vehicle_id=vehicle_id,
+        reservation_ids=[x.reservation_id for x in held], stops=stops, release_at=release_at,
+    )
+    await tx.session.execute(
+        insert(t.orders).values(order_id=order_id, plan_id=plan_id, vehicle_id=vehicle_id,
+                                body=order.model_dump_json())
+    )
+    await tx.session.execute(
+        update(t.reservations).where(
+            t.reservations.c.reservation_id.in_([x.reservation_id for x in held])
+        ).values(status="dispatched")
+    )
+    for x in held:
+        need = (await tx.session.execute(select(t.needs).where(t.needs.c.need_id == x.need_id))).one()
+        first = min(filter(None, [need.first_eta, x.eta]))
+        await tx.session.execute(
+            update(t.needs).where(t.needs.c.need_id == x.need_id).values(
+                committed_kg=need.committed_kg + x.quantity_kg, first_eta=first
+            )
+        )
+    # Our own read model knows the vehicle is busy before transport echoes it back.
+    await upsert(tx.session, t.assets, {"asset_id": vehicle_id},
+                 {"status": "assigned", "busy_until": release_at, "node_id": stops[-1].node_id})
+    need_classes = await tx.session.execute(
+        select(t.needs.c.classification).where(t.needs.c.need_id.in_(need_ids))
+    )
+    classification = "military" if any(c[0] == "military" for c in need_classes) else "public"
+    tx.emit(d.DispatchOrderIssuedV1, order, subject=vehicle_id, classification=classification)  # type: ignore[arg-type]
+
+
+_HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
+    type_name(tr.NodeRegisteredV1): node_registered,
+    type_name(tr.LinkRegisteredV1): link_registered,
+    type_name(tr.LinkStatusChangedV1): link_status,
+    type_name(tr.NodeStatusChangedV1): node_status,
+    type_name(tr.AssetRegisteredV1): asset_registered,
+    type_name(tr.AssetStatusChangedV1): asset_status,
+    type_name(tr.DisruptionAppliedV1): disruption_applied,
+    type_name(r.DepotRegisteredV1): depot_registered,
+    type_name(r.StockLevelReportedV1): stock_level,
+    type_name(r.DepotStatusChangedV1): depot_status,
+    type_name(r.StockReservedV1): reservation_answered,
+    type_name(r.ReservationRejectedV1): reservation_answered,
+    type_name(i.NeedRaisedV1): need_raised,
+    type_name(i.DisruptionReportedV1): disruption_reported,
+}
+HANDLED = frozenset(_HANDLERS)
+
+# Dispatch reads transport's and reserves' view of the world, but needs and alerts straight
+# from ingress; the registrations on ingress are for the owning services, not for us.
+INGRESS_TYPES = frozenset({type_name(i.NeedRaisedV1), type_name(i.DisruptionReportedV1)})
+
+
+async def handle(event: Event, tx: Transaction) -> None:
+    await _HANDLERS[event.type](event, tx)

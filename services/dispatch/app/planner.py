@@ -1,0 +1,252 @@
+"""The planner: when triggers are pending and the inputs have settled, plan and publish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts import dispatch as d
+from services.dispatch.adapters import tables as t
+from services.dispatch.domain.planning import (
+    AssetRow,
+    DepotRow,
+    LinkRow,
+    NeedRow,
+    NodeRow,
+    Snapshot,
+    build_problem,
+    plan_hash,
+    reservation_lines,
+)
+from services.dispatch.routing import LogisticsPlan, SolverParams, plan_deliveries
+from services.runtime import outbox
+from services.runtime.ids import derived_id
+from services.runtime.transaction import Cause, Transaction
+
+log = logging.getLogger(__name__)
+
+
+class Settler(Protocol):
+    """Waits until the inputs a plan reads have settled (debounce live, bus-quiet in exercises)."""
+
+    async def settled(self) -> None: ...
+
+
+class Debounce:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def settled(self) -> None:
+        await asyncio.sleep(self.seconds)
+
+
+async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
+    stock: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for s in await session.execute(select(t.stock).order_by(t.stock.c.depot_id, t.stock.c.commodity)):
+        stock[s.depot_id].append((s.commodity, int(s.available_kg)))
+    needs = [
+        NeedRow(n.need_id, n.node_id, n.commodity, int(n.quantity_kg - n.committed_kg), n.priority,
+                _aware(n.deadline), n.precedence, n.classification)
+        for n in await session.execute(
+            select(t.needs).where(t.needs.c.committed_kg < t.needs.c.quantity_kg)
+            .order_by(t.needs.c.need_id)
+        )
+    ]
+    return Snapshot(
+        now=now,
+        nodes=[NodeRow(n.node_id, n.name, n.lat, n.lon, n.status)
+               for n in await session.execute(select(t.nodes).order_by(t.nodes.c.node_id))],
+        links=[LinkRow(x.link_id, x.a, x.b, x.mode, x.length_km, x.status, x.factor)
+               for x in await session.execute(select(t.links).order_by(t.links.c.link_id))],
+        depots=[DepotRow(x.depot_id, x.node_id, x.owner, x.status, tuple(stock.get(x.depot_id, ())))
+                for x in await session.execute(select(t.depots).order_by(t.depots.c.depot_id))],
+        assets=[AssetRow(a.asset_id, a.mode, int(a.capacity_kg), a.speed_kmh, a.owner, a.status,
+                         a.node_id, _aware(a.busy_until) if a.busy_until else None)
+                for a in await session.execute(select(t.assets).order_by(t.assets.c.asset_id))],
+        needs=needs,
+    )
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Planner:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[Any],
+        outbox_table: Any,
+        out_stream: str,
+        settler: Settler,
+        params: SolverParams,
+        on_committed: Any,
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox_table
+        self._out_stream = out_stream
+        self.settler = settler
+        self.params = params
+        self._on_committed = on_committed
+        self._wake = asyncio.Event()
+        self.busy = False
+        self.plans_published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def pending_triggers(self) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(select(func.count()).select_from(t.triggers)) or 0)
+
+    async def run(self) -> None:
+        self._wake.set()  # triggers left by a crash are planned on start
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                if await self.pending_triggers():
+                    self.busy = True
+                    await self.settler.settled()
+                    await self.plan_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("planning failed; triggers kept, retrying")
+                await asyncio.sleep(1)
+                self._wake.set()
+            finally:
+                self.busy = False
+
+    async def plan_once(self) -> str | None:
+        """Plan for every pending trigger; returns the plan id (None if nothing to plan)."""
+        async with self._sessions() as session:
+            trig = (await session.execute(select(t.triggers).order_by(t.triggers.c.event_id))).all()
+            if not trig:
+                return None
+            now = max(_aware(x.time) for x in trig)
+            snapshot = await load_snapshot(session, now)
+            last_version = await session.scalar(select(func.max(t.plans.c.version))) or 0
+            previous = await session.scalar(
+                select(t.plans.c.plan_id).where(t.plans.c.version == last_version)
+            )
+        request_id = derived_id("plan-request", *sorted(x.event_id for x in trig))
+        cause = Cause(request_id, now, trig[-1].correlationid, trig[-1].mode)
+        problem, expired = build_problem(snapshot)
+        started = time.perf_counter()
+        plan = await asyncio.to_thread(plan_deliveries, problem, self.params) if problem.needs else None
+        solve_ms = int((time.perf_counter() - started) * 1000)
+        version = last_version + 1
+        plan_id = f"P{version:04d}-{request_id[:8]}"
+
+        async with self._sessions() as session, session.begin():
+            tx = Transaction(session, cause, "/hinterland/dispatch")
+            tx.emit(
+                d.PlanRequestedV1,
+                d.PlanRequested(
+                    request_id=request_id,
+                    reason="; ".join(sorted({x.reason for x in trig}))[:2000],
+                    triggers=[x.event_id for x in trig],
+                ),
+                subject=request_id,
+            )
+            for n in expired:
+                await session.execute(update(t.needs).where(t.needs.c.need_id == n.need_id).values(
+                    reason="deadline_unreachable", detail="deadline passed before it could be served"))
+            if plan is not None:
+                await self._publish(tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms)
+            await session.execute(
+                delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
+            )
+            await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
+        self._on_committed()
+        if plan is not None:
+            self.plans_published += 1
+            return plan_id
+        return None
+
+    async def _publish(
+        self, tx: Transaction, plan: LogisticsPlan, plan_id: str, version: int,
+        previous: str | None, request_id: str, snapshot: Snapshot, solve_ms: int,
+    ) -> None:
+        now = snapshot.now
+        needs = {n.need_id: n for n in snapshot.needs}
+
+        def at(seconds: int) -> datetime:
+            return now + timedelta(seconds=seconds)
+
+        routes = [
+            d.PlannedRoute(
+                vehicle_id=r.vehicle_id,
+                distance_km=round(r.distance_m / 1000, 3),
+                stops=[
+                    d.PlannedStop(
+                        node_id=s.node_id, action=s.action, depot_id=s.depot_id, need_id=s.need_id,
+                        commodity=s.commodity, quantity_kg=s.quantity_kg, eta=at(s.arrival_s),
+                        etd=at(s.departure_s), via_links=list(s.via_links),
+                    )
+                    for s in r.stops
+                ],
+            )
+            for r in plan.routes
+            if r.stops
+        ]
+        sources: dict[str, list[d.NeedSource]] = defaultdict(list)
+        for a in plan.allocations:
+            sources[a.need_id].append(d.NeedSource(
+                depot_id=a.depot_id, vehicle_id=a.vehicle_id, quantity_kg=a.quantity_kg, eta=at(a.eta_s)))
+        need_plans = [
+            d.NeedPlan(
+                need_id=o.need_id, requested_kg=o.requested_kg, served_kg=o.served_kg,
+                status=o.status, reason=o.reason, detail=o.detail, sources=sources[o.need_id],
+            )
+            for o in plan.outcomes
+        ]
+        k = plan.kpis
+        kpis = d.PlanKpis(
+            fill_rate=k.fill_rate, priority_weighted_fill=k.priority_weighted_fill,
+            vehicles_used=k.vehicles_used, distance_km=round(k.distance_m / 1000, 3),
+            served_kg_by_priority=dict(k.served_kg_by_priority),
+            requested_kg_by_priority=dict(k.requested_kg_by_priority),
+        )
+        content = {
+            "routes": [r.model_dump(mode="json") for r in routes],
+            "needs": [n.model_dump(mode="json") for n in need_plans],
+            "objective": k.objective,
+        }
+        published = d.PlanPublished(
+            plan_id=plan_id, version=version, supersedes=previous, request_id=request_id,
+            routes=routes, needs=need_plans, objective=k.objective, solve_time_ms=solve_ms,
+            kpis=kpis, plan_hash=plan_hash(content),
+        )
+        session = tx.session
+        await session.execute(insert(t.plans).values(
+            plan_id=plan_id, version=version, created_at=now, body=published.model_dump_json()))
+        for o in plan.outcomes:
+            await session.execute(update(t.needs).where(t.needs.c.need_id == o.need_id).values(
+                reason=o.reason, detail=o.detail))
+        military = any(n.classification == "military" for n in snapshot.needs)
+        tx.emit(d.PlanPublishedV1, published, subject=plan_id,
+                classification="military" if military else "public")
+        for line in reservation_lines(plan, plan_id, now, needs):
+            await session.execute(insert(t.reservations).values(
+                reservation_id=line.reservation_id, plan_id=plan_id, vehicle_id=line.vehicle_id,
+                need_id=line.need_id, depot_id=line.depot_id, commodity=line.commodity,
+                quantity_kg=line.quantity_kg, eta=line.eta, status="requested"))
+            tx.emit(
+                d.ReservationRequestedV1,
+                d.ReservationRequested(
+                    reservation_id=line.reservation_id, plan_id=plan_id, depot_id=line.depot_id,
+                    need_id=line.need_id, commodity=line.commodity, quantity_kg=line.quantity_kg,
+                ),
+                subject=line.reservation_id,
+            )

@@ -1,0 +1,32 @@
+"""Routing core of Hinterland: turn stocks, needs, a damaged network and a fleet into a plan."""
+
+from services.dispatch.routing.params import SolverParams
+from services.dispatch.routing.plan import (
+    Allocation,
+    LogisticsPlan,
+    NeedOutcome,
+    PlanKpis,
+    Reason,
+    RouteStop,
+    VehicleRoute,
+)
+from services.dispatch.routing.planner import plan_deliveries
+from services.dispatch.routing.problem import Depot, Link, LogisticsProblem, Need, Node, Vehicle
+
+__all__ = [
+    "Allocation",
+    "Depot",
+    "Link",
+    "LogisticsPlan",
+    "LogisticsProblem",
+    "Need",
+    "NeedOutcome",
+    "Node",
+    "PlanKpis",
+    "Reason",
+    "RouteStop",
+    "SolverParams",
+    "Vehicle",
+    "VehicleRoute",
+    "plan_deliveries",
+]

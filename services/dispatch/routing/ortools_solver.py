@@ -1,0 +1,308 @@
+"""Pickup-and-delivery VRPTW over plain matrices; the only module that imports OR-Tools."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from services.dispatch.routing.params import SolverParams
+
+Matrix = tuple[tuple[int, ...], ...]
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingProblem:
+    """A solver-agnostic VRP over node indices 0..n-1.
+
+    Parameters
+    ----------
+    time_matrices, distance_matrices
+        Travel seconds and metres between nodes, one matrix per vehicle class.
+    cost_matrices
+        Arc costs, one matrix per cost class.
+    vehicle_class, vehicle_cost_class
+        Per vehicle, index into the time/distance and the cost matrices.
+    vehicle_starts, vehicle_ends
+        Per vehicle, start and end node (nodes may be shared between vehicles).
+    vehicle_capacities, vehicle_fixed_costs
+        Per vehicle, load capacity and cost paid when the vehicle is used.
+    vehicle_max_span
+        Per vehicle, maximum end minus start time, or None for no limit.
+    demands
+        Per node, load change on arrival (pickups positive, deliveries negative).
+    time_windows
+        Per node, inclusive [earliest, latest] arrival; a start node's window bounds departure.
+    service_times
+        Per node, seconds spent there before leaving.
+    pickups_deliveries
+        (pickup, delivery) pairs served by one vehicle, pickup first.
+    penalties
+        Per node, penalty for leaving it unvisited, or None if it must be visited. A pair is
+        optional when its pickup has a penalty; the delivery then follows the pickup.
+    allowed_vehicles
+        Per node, the vehicles allowed to visit it, or None for all.
+    horizon
+        Latest time of any cumul; also the maximum waiting time.
+    """
+
+    time_matrices: tuple[Matrix, ...]
+    distance_matrices: tuple[Matrix, ...]
+    cost_matrices: tuple[Matrix, ...]
+    vehicle_class: tuple[int, ...]
+    vehicle_cost_class: tuple[int, ...]
+    vehicle_starts: tuple[int, ...]
+    vehicle_ends: tuple[int, ...]
+    vehicle_capacities: tuple[int, ...]
+    vehicle_fixed_costs: tuple[int, ...]
+    vehicle_max_span: tuple[int | None, ...]
+    demands: tuple[int, ...]
+    time_windows: tuple[tuple[int, int], ...]
+    service_times: tuple[int, ...]
+    pickups_deliveries: tuple[tuple[int, int], ...]
+    penalties: tuple[int | None, ...]
+    allowed_vehicles: tuple[tuple[int, ...] | None, ...]
+    horizon: int
+
+    @property
+    def num_nodes(self) -> int:
+        """Number of nodes, starts and ends included."""
+        return len(self.demands)
+
+    @property
+    def num_vehicles(self) -> int:
+        """Number of vehicles."""
+        return len(self.vehicle_starts)
+
+    def __post_init__(self) -> None:
+        n, v = self.num_nodes, self.num_vehicles
+        _check(v > 0, "routing problem: at least one vehicle is required")
+        _check(
+            len(self.time_matrices) == len(self.distance_matrices),
+            "routing problem: one distance matrix per class",
+        )
+        for name in ("time_matrices", "distance_matrices", "cost_matrices"):
+            for matrix in getattr(self, name):
+                _check(
+                    len(matrix) == n and all(len(row) == n for row in matrix),
+                    f"routing problem: {name} must be n x n",
+                )
+        for name in ("time_windows", "service_times", "penalties", "allowed_vehicles"):
+            _check(
+                len(getattr(self, name)) == n, f"routing problem: {name} needs one entry per node"
+            )
+        for name in (
+            "vehicle_class",
+            "vehicle_cost_class",
+            "vehicle_ends",
+            "vehicle_capacities",
+            "vehicle_fixed_costs",
+            "vehicle_max_span",
+        ):
+            _check(
+                len(getattr(self, name)) == v,
+                f"routing problem: {name} needs one entry per vehicle",
+            )
+        _check(
+            all(0 <= c < len(self.time_matrices) for c in self.vehicle_class),
+            "routing problem: bad vehicle_class",
+        )
+        _check(
+            all(0 <= c < len(self.cost_matrices) for c in self.vehicle_cost_class),
+            "routing problem: bad vehicle_cost_class",
+        )
+        for node in (*self.vehicle_starts, *self.vehicle_ends):
+            _check(0 <= node < n, f"routing problem: vehicle node {node} out of range")
+        for pickup, delivery in self.pickups_deliveries:
+            _check(
+                0 <= pickup < n and 0 <= delivery < n,
+                f"routing problem: pair {pickup}->{delivery} out of range",
+            )
+        for node, (low, high) in enumerate(self.time_windows):
+            _check(
+                0 <= low <= high <= self.horizon,
+                f"routing problem: node {node} window outside [0, horizon]",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SolvedRoute:
+    """One vehicle's visit sequence (start and end included) with earliest arrival times."""
+
+    vehicle: int
+    nodes: tuple[int, ...]
+    arrivals: tuple[int, ...]
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSolution:
+    """Result of ``solve``; found is False when no solution was found (nothing else is set)."""
+
+    found: bool
+    objective: int
+    routes: tuple[SolvedRoute, ...]
+    dropped: tuple[int, ...]
+
+
+class _Indexing:
+    """The one place translating between problem nodes and OR-Tools variable indices."""
+
+    __slots__ = ("_manager", "_routing")
+
+    def __init__(
+        self, manager: pywrapcp.RoutingIndexManager, routing: pywrapcp.RoutingModel
+    ) -> None:
+        self._manager = manager
+        self._routing = routing
+
+    def index(self, node: int) -> int:
+        return int(self._manager.NodeToIndex(node))
+
+    def node(self, index: int) -> int:
+        return int(self._manager.IndexToNode(index))
+
+    def start(self, vehicle: int) -> int:
+        return int(self._routing.Start(vehicle))
+
+    def end(self, vehicle: int) -> int:
+        return int(self._routing.End(vehicle))
+
+
+def _enum_value(enum: object, name: str, kind: str) -> int:
+    value = getattr(enum, name, None)
+    if not isinstance(value, int):
+        raise ValueError(f"solver params: unknown {kind} {name!r}")
+    return value
+
+
+def _search_parameters(params: SolverParams) -> object:
+    search = pywrapcp.DefaultRoutingSearchParameters()
+    search.first_solution_strategy = _enum_value(
+        routing_enums_pb2.FirstSolutionStrategy, params.first_solution, "first_solution"
+    )
+    search.local_search_metaheuristic = _enum_value(
+        routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic, "metaheuristic"
+    )
+    if params.solution_limit is not None:
+        search.solution_limit = params.solution_limit
+    if params.time_limit_s is not None:
+        search.time_limit.FromMilliseconds(max(1, round(params.time_limit_s * 1000)))
+    search.log_search = False
+    return search
+
+
+def solve(problem: RoutingProblem, params: SolverParams) -> RoutingSolution:
+    """Solve a pickup-and-delivery VRPTW with OR-Tools routing.
+
+    The search is single-threaded; with only ``solution_limit`` set (OR-Tools counts every
+    solution the local search accepts, including under guided local search), the same input
+    gives the same output on any machine. Arrival times are the earliest the chosen
+    sequence allows (the minimum of each time cumul).
+    """
+    manager = pywrapcp.RoutingIndexManager(
+        problem.num_nodes,
+        problem.num_vehicles,
+        list(problem.vehicle_starts),
+        list(problem.vehicle_ends),
+    )
+    routing = pywrapcp.RoutingModel(manager)
+    indexing = _Indexing(manager, routing)
+    service = problem.service_times
+
+    time_callbacks = [
+        routing.RegisterTransitMatrix(
+            [[service[i] + travel for travel in row] for i, row in enumerate(matrix)]
+        )
+        for matrix in problem.time_matrices
+    ]
+    cost_callbacks = [
+        routing.RegisterTransitMatrix([list(row) for row in m]) for m in problem.cost_matrices
+    ]
+    for vehicle in range(problem.num_vehicles):
+        routing.SetArcCostEvaluatorOfVehicle(
+            cost_callbacks[problem.vehicle_cost_class[vehicle]], vehicle
+        )
+        routing.SetFixedCostOfVehicle(problem.vehicle_fixed_costs[vehicle], vehicle)
+
+    routing.AddDimensionWithVehicleTransits(
+        [time_callbacks[c] for c in problem.vehicle_class],
+        problem.horizon,
+        problem.horizon,
+        False,
+        "time",
+    )
+    time = routing.GetDimensionOrDie("time")
+    load_callback = routing.RegisterUnaryTransitVector(list(problem.demands))
+    routing.AddDimensionWithVehicleCapacity(
+        load_callback, 0, list(problem.vehicle_capacities), True, "load"
+    )
+
+    terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
+    for node, (low, high) in enumerate(problem.time_windows):
+        if node not in terminals:
+            time.CumulVar(indexing.index(node)).SetRange(low, high)
+    for vehicle in range(problem.num_vehicles):
+        low, high = problem.time_windows[problem.vehicle_starts[vehicle]]
+        time.CumulVar(indexing.start(vehicle)).SetRange(low, high)
+        low, high = problem.time_windows[problem.vehicle_ends[vehicle]]
+        time.CumulVar(indexing.end(vehicle)).SetRange(low, high)
+        span = problem.vehicle_max_span[vehicle]
+        if span is not None:
+            time.SetSpanUpperBoundForVehicle(span, vehicle)
+
+    solver = routing.solver()
+    paired_deliveries: dict[int, int] = {}
+    for pickup, delivery in problem.pickups_deliveries:
+        p, d = indexing.index(pickup), indexing.index(delivery)
+        routing.AddPickupAndDelivery(p, d)
+        solver.Add(routing.VehicleVar(p) == routing.VehicleVar(d))
+        solver.Add(time.CumulVar(p) <= time.CumulVar(d))
+        paired_deliveries[delivery] = pickup
+    for node, penalty in enumerate(problem.penalties):
+        if node in terminals:
+            continue
+        if penalty is not None:
+            routing.AddDisjunction([indexing.index(node)], penalty)
+        elif node in paired_deliveries and problem.penalties[paired_deliveries[node]] is not None:
+            # The pickup carries the penalty; VehicleVar equality drops the delivery with it.
+            routing.AddDisjunction([indexing.index(node)], 0)
+    # SetAllowedVehiclesForIndex rejects every Python sequence in the 9.15 wheel (its absl::Span
+    # argument has no SWIG typemap), so bar vehicles on the vehicle variable instead.
+    for node, allowed in enumerate(problem.allowed_vehicles):
+        if allowed is not None and node not in terminals:
+            barred = sorted(set(range(problem.num_vehicles)) - set(allowed))
+            if barred:
+                routing.VehicleVar(indexing.index(node)).RemoveValues(barred)
+
+    assignment = routing.SolveWithParameters(_search_parameters(params))
+    if assignment is None:
+        return RoutingSolution(False, 0, (), ())
+
+    routes: list[SolvedRoute] = []
+    for vehicle in range(problem.num_vehicles):
+        distances = problem.distance_matrices[problem.vehicle_class[vehicle]]
+        nodes: list[int] = []
+        arrivals: list[int] = []
+        index = indexing.start(vehicle)
+        while True:
+            nodes.append(indexing.node(index))
+            arrivals.append(int(assignment.Min(time.CumulVar(index))))
+            if routing.IsEnd(index):
+                break
+            index = int(assignment.Value(routing.NextVar(index)))
+        distance = sum(distances[a][b] for a, b in itertools.pairwise(nodes))
+        routes.append(SolvedRoute(vehicle, tuple(nodes), tuple(arrivals), distance))
+    dropped = tuple(
+        node
+        for node in range(problem.num_nodes)
+        if node not in terminals
+        and int(assignment.Value(routing.NextVar(indexing.index(node)))) == indexing.index(node)
+    )
+    return RoutingSolution(True, int(assignment.ObjectiveValue()), tuple(routes), dropped)

@@ -1,0 +1,90 @@
+"""Output model of the routing core: routes, allocations, per-need outcomes and KPIs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Reason = Literal[
+    "no_stock",
+    "cut_off",
+    "deadline_unreachable",
+    "no_transport_capacity",
+    "displaced_by_higher_priority",
+    "no_cleared_vehicle",
+]
+StopAction = Literal["load", "unload"]
+OutcomeStatus = Literal["served", "partial", "unserved"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteStop:
+    """One load or unload; via_links are the links travelled from the previous stop (or start)."""
+
+    node_id: str
+    action: StopAction
+    depot_id: str | None
+    need_id: str | None
+    commodity: str
+    quantity_kg: int
+    arrival_s: int
+    departure_s: int
+    via_links: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleRoute:
+    """The stops of one vehicle in order; end_s is the departure from its last stop."""
+
+    vehicle_id: str
+    stops: tuple[RouteStop, ...]
+    distance_m: int
+    end_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """Kilograms of a need taken from a depot by a vehicle; eta_s is the unload arrival."""
+
+    need_id: str
+    depot_id: str
+    vehicle_id: str
+    quantity_kg: int
+    eta_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class NeedOutcome:
+    """How much of a need the plan serves and, when short, the main reason in words."""
+
+    need_id: str
+    requested_kg: int
+    served_kg: int
+    status: OutcomeStatus
+    reason: Reason | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlanKpis:
+    """Headline figures; the kg mappings are keyed by priority class."""
+
+    served_kg_by_priority: Mapping[str, int]
+    requested_kg_by_priority: Mapping[str, int]
+    fill_rate: float
+    priority_weighted_fill: float
+    vehicles_used: int
+    distance_m: int
+    objective: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogisticsPlan:
+    """A complete answer; is_feasible is False when the solver found no solution at all."""
+
+    routes: tuple[VehicleRoute, ...]
+    allocations: tuple[Allocation, ...]
+    outcomes: tuple[NeedOutcome, ...]
+    kpis: PlanKpis
+    is_feasible: bool

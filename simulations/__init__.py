@@ -1,0 +1,1 @@
+"""Exercise scenarios: real geography, scenario files and their replay as ingress events."""
