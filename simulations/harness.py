@@ -119,7 +119,7 @@ class World:
             "mode": self.mode,
             "consumer_name": "embedded",
             "polling_ms": 50,
-            "reclaim_idle_ms": 2000,
+            "reclaim_idle_ms": 10000,
             "outbox_poll_ms": 50,
         }
         self.redis = Redis.from_url(self.redis_url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -207,8 +207,24 @@ class Scenario:
         return self.spec.name
 
     @property
+    def title(self) -> str:
+        return self.spec.title
+
+    @property
+    def narrative(self) -> str:
+        return self.spec.narrative
+
+    @property
+    def seed(self) -> int:
+        return self.spec.seed
+
+    @property
     def start(self) -> datetime:
         return self.spec.start
+
+    @property
+    def duration_h(self) -> float:
+        return self.spec.duration_h
 
     @property
     def end(self) -> datetime:
@@ -449,14 +465,17 @@ class _Checker:
         _, payload_cls, subject_field = _INJECT_CLASSES[spec.event]
         data = dict(spec.data)
         allowed = set(payload_cls.model_fields)
+        usable = True
         if spec.event == "disruption_reported":
             data.setdefault("observed_at", at)
         if spec.event == "need_raised" and "deadline_h" in data:
             allowed.add("deadline_h")
             hours = data.pop("deadline_h")
             if "deadline" in data:
+                usable = False
                 self.fail((*base, "data", "deadline_h"), "give deadline or deadline_h, not both")
             elif isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
+                usable = False
                 self.fail(
                     (*base, "data", "deadline_h"),
                     f"expected a number of hours > 0 after the inject (got {hours!r})",
@@ -468,6 +487,8 @@ class _Checker:
                 self.fail(
                     (*base, "data", key), f"unknown field for {spec.event}{_suggest(key, allowed)}"
                 )
+        if not usable:
+            return None
         try:
             payload = payload_cls.model_validate(data)
         except ValidationError as exc:
@@ -514,8 +535,3 @@ class _Checker:
                 value = getattr(inject.payload, key, None)
                 if isinstance(value, str):
                     self.unique(ids, ("timeline", inject.index, "data", key), value)
-
-
-def stock_by_depot(scenario: Scenario) -> Mapping[str, Mapping[str, float]]:
-    """Initial stock in tonnes, by depot and commodity (handy for tests and reports)."""
-    return {d.depot_id: dict(d.stock) for d in scenario.spec.depots}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,12 +27,33 @@ from services.dispatch.domain.planning import (
     plan_hash,
     reservation_lines,
 )
-from services.dispatch.routing import LogisticsPlan, SolverParams, plan_deliveries
+from services.dispatch.routing import LogisticsPlan, LogisticsProblem, SolverParams, plan_deliveries
 from services.runtime import outbox
 from services.runtime.ids import derived_id
 from services.runtime.transaction import Cause, Transaction
 
 log = logging.getLogger(__name__)
+
+
+_POOL: ProcessPoolExecutor | None = None
+
+
+def solver_pool() -> ProcessPoolExecutor:
+    """One solver process per dispatch instance.
+
+    OR-Tools holds the GIL while it searches; solving in-process would stall the event loop
+    (and, embedded, the in-process Redis), so consumers would miss heartbeats and entries would
+    be reclaimed mid-processing. A separate process keeps the service responsive.
+    """
+    global _POOL
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _POOL
+
+
+async def solve(problem: LogisticsProblem, params: SolverParams) -> LogisticsPlan:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(solver_pool(), plan_deliveries, problem, params)
 
 
 class Settler(Protocol):
@@ -143,7 +166,7 @@ class Planner:
         cause = Cause(request_id, now, trig[-1].correlationid, trig[-1].mode)
         problem, expired = build_problem(snapshot)
         started = time.perf_counter()
-        plan = await asyncio.to_thread(plan_deliveries, problem, self.params) if problem.needs else None
+        plan = await solve(problem, self.params) if problem.needs else None
         solve_ms = int((time.perf_counter() - started) * 1000)
         version = last_version + 1
         plan_id = f"P{version:04d}-{request_id[:8]}"

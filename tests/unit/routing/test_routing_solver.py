@@ -1,0 +1,113 @@
+"""The matrix-level solve() on a 5-customer VRPTW whose optimum is found by exhaustive search."""
+
+import itertools
+import math
+
+from services.dispatch.routing import SolverParams
+from services.dispatch.routing.ortools_solver import RoutingProblem, solve
+
+# Depot 0 and five customers; travel time equals distance (rounded Euclidean x10).
+POINTS = [(0, 0), (2, 6), (5, 5), (6, 1), (-4, 3), (-3, -4)]
+DEMANDS = [0, 1, 2, 1, 2, 1]
+WINDOWS = [(0, 400), (0, 120), (60, 200), (0, 400), (0, 60), (100, 250)]
+SERVICE = [0, 10, 10, 10, 10, 10]
+CAPACITY = 4
+VEHICLES = 2
+
+
+def distance(a: int, b: int) -> int:
+    (xa, ya), (xb, yb) = POINTS[a], POINTS[b]
+    return round(10 * math.hypot(xa - xb, ya - yb))
+
+
+MATRIX = tuple(tuple(distance(a, b) for b in range(len(POINTS))) for a in range(len(POINTS)))
+
+
+def tour_cost(order: tuple[int, ...]) -> int | None:
+    """Distance of depot -> order -> depot, or None if a window or the capacity breaks."""
+    if sum(DEMANDS[c] for c in order) > CAPACITY:
+        return None
+    time, here, cost = 0, 0, 0
+    for customer in (*order, 0):
+        time = max(WINDOWS[customer][0], time + SERVICE[here] + MATRIX[here][customer])
+        if time > WINDOWS[customer][1]:
+            return None
+        cost += MATRIX[here][customer]
+        here = customer
+    return cost
+
+
+def brute_force_optimum() -> int:
+    best = math.inf
+    customers = range(1, len(POINTS))
+    for assignment in itertools.product(range(VEHICLES), repeat=len(customers)):
+        total = 0
+        for vehicle in range(VEHICLES):
+            mine = [c for c, v in zip(customers, assignment, strict=True) if v == vehicle]
+            costs = [tour_cost(p) for p in itertools.permutations(mine)]
+            feasible = [c for c in costs if c is not None]
+            if not feasible:
+                total = -1
+                break
+            total += min(feasible)
+        if total >= 0:
+            best = min(best, total)
+    assert best < math.inf
+    return int(best)
+
+
+def the_problem() -> RoutingProblem:
+    n = len(POINTS)
+    return RoutingProblem(
+        time_matrices=(MATRIX,),
+        distance_matrices=(MATRIX,),
+        cost_matrices=(MATRIX,),
+        vehicle_class=(0,) * VEHICLES,
+        vehicle_cost_class=(0,) * VEHICLES,
+        vehicle_starts=(0,) * VEHICLES,
+        vehicle_ends=(0,) * VEHICLES,
+        vehicle_capacities=(CAPACITY,) * VEHICLES,
+        vehicle_fixed_costs=(0,) * VEHICLES,
+        vehicle_max_span=(None,) * VEHICLES,
+        demands=tuple(DEMANDS),
+        time_windows=tuple(WINDOWS),
+        service_times=tuple(SERVICE),
+        pickups_deliveries=(),
+        penalties=(None,) * n,
+        allowed_vehicles=(None,) * n,
+        horizon=400,
+    )
+
+
+def test_solve_finds_the_exhaustive_optimum_of_a_five_customer_vrptw() -> None:
+    optimum = brute_force_optimum()
+    solution = solve(the_problem(), SolverParams(solution_limit=200))
+    assert solution.found
+    assert solution.objective == optimum
+    assert sum(route.distance for route in solution.routes) == optimum
+    assert solution.dropped == ()
+
+
+def test_solve_returns_a_schedule_within_windows_and_capacity() -> None:
+    solution = solve(the_problem(), SolverParams(solution_limit=200))
+    visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
+    assert visited == [1, 2, 3, 4, 5]
+    for route in solution.routes:
+        assert sum(DEMANDS[node] for node in route.nodes) <= CAPACITY
+        for node, arrival in zip(route.nodes, route.arrivals, strict=True):
+            low, high = WINDOWS[node]
+            assert low <= arrival <= high
+
+
+def test_an_optional_customer_that_fits_nowhere_is_dropped() -> None:
+    problem = the_problem()
+    impossible = RoutingProblem(
+        **{
+            **{f: getattr(problem, f) for f in RoutingProblem.__dataclass_fields__},
+            "demands": (0, 1, 2, 1, 2, 9),
+            "penalties": (None, None, None, None, None, 1_000),
+        }
+    )
+    solution = solve(impossible, SolverParams(solution_limit=50))
+    assert solution.found
+    assert solution.dropped == (5,)
