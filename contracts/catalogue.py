@@ -97,3 +97,16 @@ PRODUCER_STREAM: Final[dict[str, str]] = {
 def parse_event(raw: str | bytes) -> Event:
     """Validate one JSON envelope; raises ``pydantic.ValidationError`` naming the bad field."""
     return EVENT_ADAPTER.validate_json(raw)
+
+
+def _types_of(prefix: str) -> tuple[type[Envelope], ...]:
+    return tuple(c for c in EVENT_CLASSES if type_name(c).startswith(f"hinterland.{prefix}."))
+
+
+STREAM_TYPES: Final[dict[str, tuple[type[Envelope], ...]]] = {
+    streams.INGRESS: tuple(BY_TYPE[t] for t in sorted(INGRESS_TYPES)),
+    streams.RESERVES: _types_of("reserves"),
+    streams.TRANSPORT: _types_of("transport"),
+    streams.DISPATCH: _types_of("dispatch"),
+}
+"""The event types each stream carries (what the AsyncAPI document lists per channel)."""

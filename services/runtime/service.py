@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
@@ -18,6 +18,9 @@ from redis.exceptions import ResponseError
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from pydantic import Field
+
+from contracts.catalogue import STREAM_TYPES
 from contracts.streams import namespaced
 from services.runtime import db, migrate
 from services.runtime.consumer import EntryProcessor, Handler
@@ -25,6 +28,11 @@ from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+def _stream_schema(name: str) -> Any:
+    classes = STREAM_TYPES[name]
+    return Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +130,15 @@ class ServiceRuntime:
                     title=f"{self.spec.name}:{stream}:{title}",
                     description=f"{self.spec.name} consumes {stream} ({title})",
                 )(on_entry)
+        for name in {self.spec.output, *self.spec.inputs}:
+            # Documentation only (AsyncAPI): what each stream carries. Publishing goes
+            # through the outbox relay, in our plain-JSON wire format.
+            broker.publisher(
+                stream=self.stream(name),
+                title=f"{self.stream(name)}",
+                description=f"Events on {self.stream(name)} (field `event`: CloudEvents JSON)",
+                schema=_stream_schema(name),
+            )
         return broker
 
     async def prepare(self) -> None:
