@@ -14,14 +14,18 @@ DepotTier = Literal["national", "provincial", "city", "county", "cross_region", 
 
 class DepotRegistered(Payload):
     depot_id: Identifier
-    name: str = Field(min_length=1, description="Human name.", examples=["Chengdu provincial reserve"])
+    name: str = Field(
+        min_length=1, description="Human name.", examples=["Chengdu provincial reserve"]
+    )
     node_id: Identifier = Field(description="Network node the depot sits at.")
     tier: DepotTier = Field(description="Reserve tier.", examples=["provincial"])
     owner: Owner = Field(description="civil or military owner.", examples=["civil"])
 
 
 class DepotRegisteredV1(Envelope):
-    type: Literal["hinterland.reserves.depot_registered.v1"] = "hinterland.reserves.depot_registered.v1"
+    type: Literal["hinterland.reserves.depot_registered.v1"] = (
+        "hinterland.reserves.depot_registered.v1"
+    )
     data: DepotRegistered
 
 

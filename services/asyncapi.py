@@ -21,7 +21,10 @@ DESCRIPTION = (
 
 def asyncapi_document() -> dict[str, Any]:
     # Building the runtimes opens nothing: engines and clients connect lazily.
-    settings = {"database_url": "sqlite+aiosqlite:///:memory:", "consumer_name": "docs"}
+    settings: dict[str, Any] = {
+        "database_url": "sqlite+aiosqlite:///:memory:",
+        "consumer_name": "docs",
+    }
     runtimes = [
         reserves_runtime(ServiceSettings(**settings)),
         transport_runtime(ServiceSettings(**settings)),

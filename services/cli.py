@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress
 
-app = typer.Typer(help="Hinterland: emergency military-civil logistics coordination.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Hinterland: emergency military-civil logistics coordination.", no_args_is_help=True
+)
 exercise = typer.Typer(help="Crisis exercises on the embedded bus.", no_args_is_help=True)
 schemas = typer.Typer(help="The published event contracts.", no_args_is_help=True)
 app.add_typer(exercise, name="exercise")
@@ -27,7 +28,7 @@ console = Console()
 API = typer.Option("http://127.0.0.1:8080", envvar="HINTERLAND_API", help="Dispatch HTTP API.")
 
 
-class Service(str, Enum):
+class Service(StrEnum):
     reserves = "reserves"
     transport = "transport"
     dispatch = "dispatch"
@@ -48,8 +49,12 @@ def exercise_run(
         task = progress.add_task(f"exercise {scenario}", total=None)
 
         def step(done: int, total: int, event: Any) -> None:
-            progress.update(task, total=total, completed=done,
-                            description=f"{event.at:%d %H:%M} {event.event.type.split('.')[-2]}")
+            progress.update(
+                task,
+                total=total,
+                completed=done,
+                description=f"{event.at:%d %H:%M} {event.event.type.split('.')[-2]}",
+            )
 
         try:
             result = asyncio.run(run_exercise(scenario, out, run_id, step))
@@ -57,8 +62,10 @@ def exercise_run(
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from exc
     console.print(Markdown(markdown(result.report)))
-    console.print(f"wall time {result.report['wall_time_s']} s; reports in {result.run_dir}/ "
-                  "(report.json, report.md, events.jsonl)")
+    console.print(
+        f"wall time {result.report['wall_time_s']} s; reports in {result.run_dir}/ "
+        "(report.json, report.md, events.jsonl)"
+    )
 
 
 @app.command()
@@ -84,10 +91,14 @@ async def _serve(service: Service) -> None:
 
         settings = DispatchSettings()
         runtime, _planner = create_runtime(settings)
-        api = build_api(runtime.sessions, runtime.redis, runtime.stream("ingress.events"),
-                        settings.mode)
-        server = uvicorn.Server(uvicorn.Config(api, host=settings.http_host,
-                                               port=settings.http_port, log_level="warning"))
+        api = build_api(
+            runtime.sessions, runtime.redis, runtime.stream("ingress.events"), settings.mode
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                api, host=settings.http_host, port=settings.http_port, log_level="warning"
+            )
+        )
     elif service is Service.reserves:
         from services.reserves.bootstrap import create_runtime as reserves_runtime
 
@@ -112,8 +123,9 @@ async def _serve(service: Service) -> None:
 
 def _post(api: str, path: str, body: dict[str, Any], classification: str) -> None:
     try:
-        r = httpx.post(f"{api}{path}", json=body, params={"classification": classification},
-                       timeout=10)
+        r = httpx.post(
+            f"{api}{path}", json=body, params={"classification": classification}, timeout=10
+        )
     except httpx.HTTPError as exc:
         console.print(f"[red]cannot reach {api}: {exc}[/red]")
         raise typer.Exit(1) from exc
@@ -125,7 +137,9 @@ def _post(api: str, path: str, body: dict[str, Any], classification: str) -> Non
 
 @app.command()
 def need(
-    need_id: str, node: str, commodity: str,
+    need_id: str,
+    node: str,
+    commodity: str,
     quantity: float = typer.Argument(..., help="Tonnes."),
     priority: str = typer.Option("life_saving"),
     within_h: float = typer.Option(12.0, help="Deadline, hours from now."),
@@ -134,9 +148,20 @@ def need(
 ) -> None:
     """Raise a need through the dispatch HTTP API."""
     deadline = (datetime.now(UTC) + timedelta(hours=within_h)).isoformat()
-    _post(api, "/needs", {"need_id": need_id, "node_id": node, "commodity": commodity,
-                          "quantity": quantity, "unit": "t", "priority": priority,
-                          "deadline": deadline}, classification)
+    _post(
+        api,
+        "/needs",
+        {
+            "need_id": need_id,
+            "node_id": node,
+            "commodity": commodity,
+            "quantity": quantity,
+            "unit": "t",
+            "priority": priority,
+            "deadline": deadline,
+        },
+        classification,
+    )
 
 
 @app.command()
@@ -151,9 +176,20 @@ def disrupt(
     api: str = API,
 ) -> None:
     """Report a disruption through the dispatch HTTP API."""
-    _post(api, "/disruptions", {"disruption_id": disruption_id, "kind": kind, "severity": severity,
-                                "observed_at": datetime.now(UTC).isoformat(), "links": link,
-                                "nodes": node, "depots": depot}, classification)
+    _post(
+        api,
+        "/disruptions",
+        {
+            "disruption_id": disruption_id,
+            "kind": kind,
+            "severity": severity,
+            "observed_at": datetime.now(UTC).isoformat(),
+            "links": link,
+            "nodes": node,
+            "depots": depot,
+        },
+        classification,
+    )
 
 
 @app.command()

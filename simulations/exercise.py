@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from contracts.catalogue import parse_event
-from contracts.dispatch import PlanPublishedV1
+from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedV1
+from contracts.incidents import NeedRaisedV1
 from simulations.harness import embedded_redis, play, running_world
 from simulations.scenario import Scenario, TimedEvent, load_scenario
 
@@ -25,22 +26,31 @@ class ExerciseResult:
 
 
 def _summarise(scenario: Scenario, recorded: dict[str, list[tuple[str, bytes]]]) -> dict[str, Any]:
-    events = [parse_event(raw) for name in recorded if not name.endswith(".dead")
-              for _, raw in recorded[name]]
+    events = [
+        parse_event(raw)
+        for name in recorded
+        if not name.endswith(".dead")
+        for _, raw in recorded[name]
+    ]
     needs: dict[str, Any] = {}
     plans: list[PlanPublishedV1] = []
     committed: dict[str, int] = defaultdict(int)
     first_eta: dict[str, str] = {}
     for e in events:
-        if e.type == "hinterland.incidents.need_raised.v1":
-            n = e.data  # type: ignore[union-attr]
-            needs[n.need_id] = {"need_id": n.need_id, "node_id": n.node_id, "commodity": n.commodity,
-                                "requested_kg": round(n.quantity * (1000 if n.unit == "t" else 1)),
-                                "priority": n.priority, "deadline": n.deadline.isoformat()}
+        if isinstance(e, NeedRaisedV1):
+            n = e.data
+            needs[n.need_id] = {
+                "need_id": n.need_id,
+                "node_id": n.node_id,
+                "commodity": n.commodity,
+                "requested_kg": round(n.quantity * (1000 if n.unit == "t" else 1)),
+                "priority": n.priority,
+                "deadline": n.deadline.isoformat(),
+            }
         elif isinstance(e, PlanPublishedV1):
             plans.append(e)
-        elif e.type == "hinterland.dispatch.dispatch_order_issued.v1":
-            order = e.data  # type: ignore[union-attr]
+        elif isinstance(e, DispatchOrderIssuedV1):
+            order = e.data
             for s in order.stops:
                 if s.action == "unload" and s.need_id:
                     committed[s.need_id] += s.quantity_kg
@@ -49,33 +59,50 @@ def _summarise(scenario: Scenario, recorded: dict[str, list[tuple[str, bytes]]])
     plans.sort(key=lambda p: p.data.version)
     last_reason: dict[str, tuple[str | None, str]] = {}
     for p in plans:
-        for n in p.data.needs:
-            last_reason[n.need_id] = (n.reason, n.detail)
+        for outcome in p.data.needs:
+            last_reason[outcome.need_id] = (outcome.reason, outcome.detail)
     rows = []
     for need_id in sorted(needs):
         n = needs[need_id]
         served = min(committed[need_id], n["requested_kg"])
         status = "served" if served >= n["requested_kg"] else "partial" if served else "unserved"
         reason, detail = last_reason.get(need_id, (None, ""))
-        rows.append({**n, "dispatched_kg": served, "status": status, "first_eta": first_eta.get(need_id),
-                     "reason": None if status == "served" else reason,
-                     "detail": "" if status == "served" else detail})
+        rows.append(
+            {
+                **n,
+                "dispatched_kg": served,
+                "status": status,
+                "first_eta": first_eta.get(need_id),
+                "reason": None if status == "served" else reason,
+                "detail": "" if status == "served" else detail,
+            }
+        )
     by_priority = {
-        p: {"requested_kg": sum(r["requested_kg"] for r in rows if r["priority"] == p),
-            "dispatched_kg": sum(r["dispatched_kg"] for r in rows if r["priority"] == p)}
+        p: {
+            "requested_kg": sum(r["requested_kg"] for r in rows if r["priority"] == p),
+            "dispatched_kg": sum(r["dispatched_kg"] for r in rows if r["priority"] == p),
+        }
         for p in PRIORITIES
     }
     dead = {name: len(v) for name, v in recorded.items() if name.endswith(".dead") and v}
     return {
         "scenario": scenario.name,
         "title": scenario.spec.title,
-        "events_on_bus": {name: len(v) for name, v in recorded.items() if not name.endswith(".dead")},
+        "events_on_bus": {
+            name: len(v) for name, v in recorded.items() if not name.endswith(".dead")
+        },
         "dead_letters": dead,
         "plans": [
-            {"plan_id": p.data.plan_id, "version": p.data.version, "time": p.time.isoformat(),
-             "needs_planned": len(p.data.needs), "vehicles_used": p.data.kpis.vehicles_used,
-             "fill_rate": round(p.data.kpis.fill_rate, 4), "solve_time_ms": p.data.solve_time_ms,
-             "plan_hash": p.data.plan_hash}
+            {
+                "plan_id": p.data.plan_id,
+                "version": p.data.version,
+                "time": p.time.isoformat(),
+                "needs_planned": len(p.data.needs),
+                "vehicles_used": p.data.kpis.vehicles_used,
+                "fill_rate": round(p.data.kpis.fill_rate, 4),
+                "solve_time_ms": p.data.solve_time_ms,
+                "plan_hash": p.data.plan_hash,
+            }
             for p in plans
         ],
         "by_priority": by_priority,
@@ -86,26 +113,50 @@ def _summarise(scenario: Scenario, recorded: dict[str, list[tuple[str, bytes]]])
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# After-action summary: {report['title'] or report['scenario']}", ""]
-    lines += ["## Plans", "", "| v | time | needs | vehicles | fill | solve ms | hash |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Plans",
+        "",
+        "| v | time | needs | vehicles | fill | solve ms | hash |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in report["plans"]:
-        lines.append(f"| {p['version']} | {p['time']} | {p['needs_planned']} | {p['vehicles_used']} "
-                     f"| {p['fill_rate']:.0%} | {p['solve_time_ms']} | `{p['plan_hash'][:12]}` |")
-    lines += ["", "## Delivered by priority", "", "| priority | requested t | dispatched t | share |",
-              "|---|---|---|---|"]
+        lines.append(
+            f"| {p['version']} | {p['time']} | {p['needs_planned']} | {p['vehicles_used']} "
+            f"| {p['fill_rate']:.0%} | {p['solve_time_ms']} | `{p['plan_hash'][:12]}` |"
+        )
+    lines += [
+        "",
+        "## Delivered by priority",
+        "",
+        "| priority | requested t | dispatched t | share |",
+        "|---|---|---|---|",
+    ]
     for prio, v in report["by_priority"].items():
         share = v["dispatched_kg"] / v["requested_kg"] if v["requested_kg"] else 1.0
-        lines.append(f"| {prio} | {v['requested_kg'] / 1000:.1f} | {v['dispatched_kg'] / 1000:.1f} "
-                     f"| {share:.0%} |")
-    lines += ["", "## Needs not fully served", "", "| need | priority | node | commodity | requested t "
-              "| dispatched t | reason | detail |", "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {prio} | {v['requested_kg'] / 1000:.1f} | {v['dispatched_kg'] / 1000:.1f} "
+            f"| {share:.0%} |"
+        )
+    lines += [
+        "",
+        "## Needs not fully served",
+        "",
+        "| need | priority | node | commodity | requested t | dispatched t | reason | detail |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in report["needs"]:
         if r["status"] != "served":
-            lines.append(f"| {r['need_id']} | {r['priority']} | {r['node_id']} | {r['commodity']} "
-                         f"| {r['requested_kg'] / 1000:.1f} | {r['dispatched_kg'] / 1000:.1f} "
-                         f"| {r['reason']} | {r['detail']} |")
-    lines += ["", f"Events on the bus: {report['events_on_bus']}; dead letters: "
-              f"{report['dead_letters'] or 'none'}.", ""]
+            lines.append(
+                f"| {r['need_id']} | {r['priority']} | {r['node_id']} | {r['commodity']} "
+                f"| {r['requested_kg'] / 1000:.1f} | {r['dispatched_kg'] / 1000:.1f} "
+                f"| {r['reason']} | {r['detail']} |"
+            )
+    lines += [
+        "",
+        f"Events on the bus: {report['events_on_bus']}; dead letters: "
+        f"{report['dead_letters'] or 'none'}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -125,8 +176,9 @@ async def run_exercise(
     events = scenario.events(run_id)
     started = time.perf_counter()
     with embedded_redis() as redis_url:
-        async with running_world(redis_url=redis_url,
-                                 database_url=f"sqlite+aiosqlite:///{db_file}") as world:
+        async with running_world(
+            redis_url=redis_url, database_url=f"sqlite+aiosqlite:///{db_file}"
+        ) as world:
             await play(world, events, progress)
             recorded = await world.recorded()
     report = _summarise(scenario, recorded)
@@ -136,6 +188,10 @@ async def run_exercise(
     with (run_dir / "events.jsonl").open("w") as f:
         for name in sorted(recorded):
             for _, raw in recorded[name]:
-                f.write(json.dumps({"stream": name, "event": json.loads(raw) if raw else None},
-                                   sort_keys=True) + "\n")
+                f.write(
+                    json.dumps(
+                        {"stream": name, "event": json.loads(raw) if raw else None}, sort_keys=True
+                    )
+                    + "\n"
+                )
     return ExerciseResult(run_dir, report)

@@ -12,7 +12,6 @@ import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -153,7 +152,7 @@ class World:
         for base in ALL:
             for name in (base, f"{base}.dead"):
                 stream = namespaced(name, self.namespace)
-                entries = await self.redis.xrange(stream)
+                entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(stream)  # type: ignore[assignment]
                 out[name] = [(eid.decode(), data.get(b"event", b"")) for eid, data in entries]
         return out
 

@@ -30,7 +30,9 @@ class Accepted(BaseModel):
 
 
 def build_api(
-    sessions: async_sessionmaker[Any], redis: Redis, ingress: str = streams.INGRESS,
+    sessions: async_sessionmaker[Any],
+    redis: Redis,
+    ingress: str = streams.INGRESS,
     mode: str = "live",
 ) -> FastAPI:
     api = FastAPI(title="Hinterland dispatch", version="1")
@@ -44,9 +46,15 @@ def build_api(
 
     def envelope(subject: str, classification: Classification) -> dict[str, Any]:
         eid = str(uuid.uuid4())
-        return {"id": eid, "source": "/hinterland/dispatch/http", "time": datetime.now(UTC),
-                "subject": subject, "correlationid": eid, "mode": mode,
-                "classification": classification}
+        return {
+            "id": eid,
+            "source": "/hinterland/dispatch/http",
+            "time": datetime.now(UTC),
+            "subject": subject,
+            "correlationid": eid,
+            "mode": mode,
+            "classification": classification,
+        }
 
     @api.post("/needs", status_code=202, response_model=Accepted)
     async def raise_need(need: i.NeedRaised, classification: Classification = "public") -> Accepted:
@@ -57,8 +65,9 @@ def build_api(
         disruption: i.DisruptionReported, classification: Classification = "public"
     ) -> Accepted:
         return await publish(
-            i.DisruptionReportedV1(**envelope(disruption.disruption_id, classification),
-                                   data=disruption)
+            i.DisruptionReportedV1(
+                **envelope(disruption.disruption_id, classification), data=disruption
+            )
         )
 
     @api.get("/plan")
@@ -76,9 +85,17 @@ def build_api(
         async with sessions() as session:
             rows = (await session.execute(select(t.needs).order_by(t.needs.c.need_id))).all()
         return [
-            {"need_id": r.need_id, "node_id": r.node_id, "commodity": r.commodity,
-             "quantity_kg": r.quantity_kg, "committed_kg": r.committed_kg, "priority": r.priority,
-             "deadline": r.deadline.isoformat(), "reason": r.reason, "detail": r.detail}
+            {
+                "need_id": r.need_id,
+                "node_id": r.node_id,
+                "commodity": r.commodity,
+                "quantity_kg": r.quantity_kg,
+                "committed_kg": r.committed_kg,
+                "priority": r.priority,
+                "deadline": r.deadline.isoformat(),
+                "reason": r.reason,
+                "detail": r.detail,
+            }
             for r in rows
         ]
 

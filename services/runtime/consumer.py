@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Event, Transaction], Awaitable[None]]
 
 
-class Unprocessable(Exception):  # noqa: N818 - it names the outcome, not an error class
+class Unprocessable(Exception):
     """A well-formed event the service can never apply (e.g. stock for an unknown depot).
 
     Raised by a handler, it sends the entry straight to the dead-letter stream with the
@@ -88,7 +88,9 @@ class EntryProcessor:
         if raw is None:
             names = sorted(k.decode(errors="replace") for k in data)
             return await self._dead(
-                stream, entry_id, b"",
+                stream,
+                entry_id,
+                b"",
                 f"entry has no '{EVENT_FIELD}' field (fields: {names}); "
                 f"publish the event envelope JSON in field '{EVENT_FIELD}'",
             )
@@ -101,15 +103,19 @@ class EntryProcessor:
             return Outcome("ignored", event.type)
         if event.mode != self._mode:
             return await self._dead(
-                stream, entry_id, raw,
+                stream,
+                entry_id,
+                raw,
                 f"{event.mode} event {event.id} reached a {self._mode} {self.service} service; "
                 "exercise and live state are never mixed",
             )
         if attempts > self._max:
             last = await self._redis.hget(errors_key, entry_id)
-            reason = last.decode(errors="replace") if last else "unknown error"
+            reason = _text(last) if last else "unknown error"
             return await self._dead(
-                stream, entry_id, raw,
+                stream,
+                entry_id,
+                raw,
                 f"handler failed {attempts - 1} times; last error: {reason}",
             )
         try:
@@ -159,7 +165,7 @@ class EntryProcessor:
 
     async def _dead(self, stream: str, entry_id: str, raw: bytes, reason: str) -> Outcome:
         log.error("%s: dead-lettering %s %s: %s", self.service, stream, entry_id, reason)
-        letter = {
+        letter: dict[str, str | bytes] = {
             "event": raw,
             "error": reason,
             "stream": stream,
@@ -169,6 +175,10 @@ class EntryProcessor:
         }
         await self._ack(stream, entry_id, letter)
         return Outcome("dead", reason)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _explain(exc: ValidationError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,7 +19,9 @@ from services.runtime.wire import encode, fields
 log = logging.getLogger(__name__)
 
 
-async def store(session: AsyncSession, outbox: Table, stream: str, events: Sequence[Envelope]) -> None:
+async def store(
+    session: AsyncSession, outbox: Table, stream: str, events: Sequence[Envelope]
+) -> None:
     if not events:
         return
     now = datetime.now(UTC)
@@ -59,9 +62,9 @@ class OutboxRelay:
     async def pending(self) -> int:
         async with self._sessions() as session:
             count = await session.scalar(
-                select(func.count()).select_from(self._outbox).where(
-                    self._outbox.c.sent_at.is_(None)
-                )
+                select(func.count())
+                .select_from(self._outbox)
+                .where(self._outbox.c.sent_at.is_(None))
             )
         return int(count or 0)
 
@@ -102,7 +105,5 @@ class OutboxRelay:
                 # Redis or the database is away: keep the rows, try again after the poll.
                 log.exception("outbox relay failed; retrying")
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
-            except TimeoutError:
-                pass

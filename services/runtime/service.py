@@ -1,11 +1,11 @@
-"""A service's runtime: database, migrations, consumer groups, FastStream subscribers, outbox relay."""
+"""A service's runtime: database, migrations, groups, FastStream subscribers, outbox relay."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -13,12 +13,11 @@ from typing import Annotated, Any, Union
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisStreamMessage
+from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-
-from pydantic import Field
 
 from contracts.catalogue import STREAM_TYPES
 from contracts.streams import namespaced
@@ -51,7 +50,7 @@ class ServiceSpec:
     migrations: Path
 
 
-BackgroundTask = Callable[["ServiceRuntime"], Awaitable[None]]
+BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -74,7 +73,9 @@ class ServiceRuntime:
         self.engine = db.create_engine(s.database_url)
         self.sessions = db.session_factory(self.engine)
         self.redis = Redis.from_url(s.redis_url)
-        self.relay = OutboxRelay(self.sessions, self.spec.outbox, self.redis, s.outbox_poll_ms / 1000)
+        self.relay = OutboxRelay(
+            self.sessions, self.spec.outbox, self.redis, s.outbox_poll_ms / 1000
+        )
         self.processor = EntryProcessor(
             service=self.spec.name,
             group=self.group,
@@ -115,13 +116,19 @@ class ServiceRuntime:
         for name in self.spec.inputs:
             stream = self.stream(name)
             reader = StreamSub(
-                stream, group=self.group, consumer=s.consumer_name,
-                max_records=s.max_records, polling_interval=s.polling_ms,
+                stream,
+                group=self.group,
+                consumer=s.consumer_name,
+                max_records=s.max_records,
+                polling_interval=s.polling_ms,
             )
             # Entries left pending by a crashed or failing consumer are claimed here.
             reclaimer = StreamSub(
-                stream, group=self.group, consumer=s.consumer_name,
-                min_idle_time=s.reclaim_idle_ms, polling_interval=max(s.reclaim_idle_ms // 2, 10),
+                stream,
+                group=self.group,
+                consumer=s.consumer_name,
+                min_idle_time=s.reclaim_idle_ms,
+                polling_interval=max(s.reclaim_idle_ms // 2, 10),
             )
             for sub, title in ((reader, "read"), (reclaimer, "reclaim")):
                 broker.subscriber(

@@ -10,8 +10,12 @@ def outbox_table(metadata: MetaData, prefix: str) -> Table:
     return Table(
         f"{prefix}_outbox",
         metadata,
-        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-               autoincrement=True),
+        Column(
+            "seq",
+            BigInteger().with_variant(Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
         Column("event_id", String(128), nullable=False, unique=True),
         Column("stream", String(200), nullable=False),
         Column("body", Text, nullable=False),

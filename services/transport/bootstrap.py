@@ -8,10 +8,10 @@ from faststream import FastStream
 
 from contracts import streams
 from contracts.catalogue import INGRESS_TYPES
-from services.transport.adapters import tables
-from services.transport.app.handlers import HANDLED, handle
 from services.runtime.service import ServiceRuntime, ServiceSpec
 from services.runtime.settings import ServiceSettings
+from services.transport.adapters import tables
+from services.transport.app.handlers import HANDLED, handle
 
 INPUTS = (streams.INGRESS, streams.DISPATCH)
 

@@ -23,29 +23,50 @@ from services.runtime.transaction import Transaction
 async def add_trigger(tx: Transaction, event: Event, reason: str) -> None:
     await tx.session.execute(
         insert(t.triggers).values(
-            event_id=event.id, reason=reason, time=event.time,
-            correlationid=event.correlationid, mode=event.mode,
+            event_id=event.id,
+            reason=reason,
+            time=event.time,
+            correlationid=event.correlationid,
+            mode=event.mode,
         )
     )
 
 
 async def node_registered(evt: tr.NodeRegisteredV1, tx: Transaction) -> None:
     n = evt.data
-    await upsert(tx.session, t.nodes, {"node_id": n.node_id},
-                 {"name": n.name, "lat": n.lat, "lon": n.lon, "region": n.region, "status": "open"})
+    await upsert(
+        tx.session,
+        t.nodes,
+        {"node_id": n.node_id},
+        {"name": n.name, "lat": n.lat, "lon": n.lon, "region": n.region, "status": "open"},
+    )
 
 
 async def link_registered(evt: tr.LinkRegisteredV1, tx: Transaction) -> None:
     link = evt.data
-    await upsert(tx.session, t.links, {"link_id": link.link_id},
-                 {"a": link.a, "b": link.b, "mode": link.mode, "length_km": link.length_km,
-                  "status": "open", "factor": 1.0})
+    await upsert(
+        tx.session,
+        t.links,
+        {"link_id": link.link_id},
+        {
+            "a": link.a,
+            "b": link.b,
+            "mode": link.mode,
+            "length_km": link.length_km,
+            "status": "open",
+            "factor": 1.0,
+        },
+    )
 
 
 async def link_status(evt: tr.LinkStatusChangedV1, tx: Transaction) -> None:
     link = evt.data
-    await upsert(tx.session, t.links, {"link_id": link.link_id},
-                 {"status": link.status, "factor": link.capacity_factor})
+    await upsert(
+        tx.session,
+        t.links,
+        {"link_id": link.link_id},
+        {"status": link.status, "factor": link.capacity_factor},
+    )
     await add_trigger(tx, evt, f"link {link.link_id} {link.status}")
 
 
@@ -56,10 +77,20 @@ async def node_status(evt: tr.NodeStatusChangedV1, tx: Transaction) -> None:
 
 async def asset_registered(evt: tr.AssetRegisteredV1, tx: Transaction) -> None:
     a = evt.data
-    await upsert(tx.session, t.assets, {"asset_id": a.asset_id},
-                 {"mode": a.mode, "capacity_kg": to_kg(a.capacity_t, "t"), "speed_kmh": a.speed_kmh,
-                  "owner": a.owner, "status": "available" if a.available else "maintenance",
-                  "node_id": a.home_node_id, "busy_until": None})
+    await upsert(
+        tx.session,
+        t.assets,
+        {"asset_id": a.asset_id},
+        {
+            "mode": a.mode,
+            "capacity_kg": to_kg(a.capacity_t, "t"),
+            "speed_kmh": a.speed_kmh,
+            "owner": a.owner,
+            "status": "available" if a.available else "maintenance",
+            "node_id": a.home_node_id,
+            "busy_until": None,
+        },
+    )
 
 
 async def asset_status(evt: tr.AssetStatusChangedV1, tx: Transaction) -> None:
@@ -79,16 +110,23 @@ async def disruption_applied(evt: tr.DisruptionAppliedV1, tx: Transaction) -> No
 
 async def depot_registered(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
     dep = evt.data
-    await upsert(tx.session, t.depots, {"depot_id": dep.depot_id},
-                 {"name": dep.name, "node_id": dep.node_id, "owner": dep.owner,
-                  "status": "operational"})
+    await upsert(
+        tx.session,
+        t.depots,
+        {"depot_id": dep.depot_id},
+        {"name": dep.name, "node_id": dep.node_id, "owner": dep.owner, "status": "operational"},
+    )
 
 
 async def stock_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
     s = evt.data
     available = s.available_kg if s.available_kg is not None else to_kg(s.quantity, s.unit)
-    await upsert(tx.session, t.stock, {"depot_id": s.depot_id, "commodity": s.commodity},
-                 {"available_kg": available})
+    await upsert(
+        tx.session,
+        t.stock,
+        {"depot_id": s.depot_id, "commodity": s.commodity},
+        {"available_kg": available},
+    )
 
 
 async def depot_status(evt: r.DepotStatusChangedV1, tx: Transaction) -> None:
@@ -98,15 +136,26 @@ async def depot_status(evt: r.DepotStatusChangedV1, tx: Transaction) -> None:
 
 async def need_raised(evt: i.NeedRaisedV1, tx: Transaction) -> None:
     n = evt.data
-    exists = await tx.session.scalar(select(t.needs.c.need_id).where(t.needs.c.need_id == n.need_id))
+    exists = await tx.session.scalar(
+        select(t.needs.c.need_id).where(t.needs.c.need_id == n.need_id)
+    )
     if exists is not None:
         return  # a need id is raised once; a second report with a new event id changes nothing
     await tx.session.execute(
         insert(t.needs).values(
-            need_id=n.need_id, node_id=n.node_id, commodity=n.commodity,
-            quantity_kg=to_kg(n.quantity, n.unit), priority=n.priority, deadline=n.deadline,
-            precedence=n.precedence, classification=evt.classification, raised_at=evt.time,
-            committed_kg=0, first_eta=None, reason=None, detail="",
+            need_id=n.need_id,
+            node_id=n.node_id,
+            commodity=n.commodity,
+            quantity_kg=to_kg(n.quantity, n.unit),
+            priority=n.priority,
+            deadline=n.deadline,
+            precedence=n.precedence,
+            classification=evt.classification,
+            raised_at=evt.time,
+            committed_kg=0,
+            first_eta=None,
+            reason=None,
+            detail="",
         )
     )
     await add_trigger(tx, evt, f"need {n.need_id} raised")
@@ -114,8 +163,12 @@ async def need_raised(evt: i.NeedRaisedV1, tx: Transaction) -> None:
 
 async def disruption_reported(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
     data = evt.data
-    await upsert(tx.session, t.disruptions, {"disruption_id": data.disruption_id},
-                 {"kind": data.kind, "observed_at": data.observed_at, "body": data.model_dump_json()})
+    await upsert(
+        tx.session,
+        t.disruptions,
+        {"disruption_id": data.disruption_id},
+        {"kind": data.kind, "observed_at": data.observed_at, "body": data.model_dump_json()},
+    )
 
 
 async def reservation_answered(
@@ -125,37 +178,45 @@ async def reservation_answered(
     if isinstance(evt, r.ReservationRejectedV1):
         rej = evt.data
         await tx.session.execute(
-            update(t.reservations).where(t.reservations.c.reservation_id == rid).values(
-                status="rejected"
-            )
+            update(t.reservations)
+            .where(t.reservations.c.reservation_id == rid)
+            .values(status="rejected")
         )
         # Believe the depot: correct the read model so the re-plan does not ask again.
         if rej.reason == "depot_unavailable":
             await upsert(tx.session, t.depots, {"depot_id": rej.depot_id}, {"status": "lost"})
         else:
-            await upsert(tx.session, t.stock, {"depot_id": rej.depot_id, "commodity": rej.commodity},
-                         {"available_kg": rej.available_kg})
+            await upsert(
+                tx.session,
+                t.stock,
+                {"depot_id": rej.depot_id, "commodity": rej.commodity},
+                {"available_kg": rej.available_kg},
+            )
         await add_trigger(tx, evt, f"reservation {rid} rejected: {rej.reason}")
     else:
         await tx.session.execute(
-            update(t.reservations).where(
-                t.reservations.c.reservation_id == rid, t.reservations.c.status == "requested"
-            ).values(status="reserved")
+            update(t.reservations)
+            .where(t.reservations.c.reservation_id == rid, t.reservations.c.status == "requested")
+            .values(status="reserved")
         )
-    row = (await tx.session.execute(
-        select(t.reservations).where(t.reservations.c.reservation_id == rid)
-    )).first()
+    row = (
+        await tx.session.execute(
+            select(t.reservations).where(t.reservations.c.reservation_id == rid)
+        )
+    ).first()
     if row is not None:
         await issue_order_when_answered(tx, row.plan_id, row.vehicle_id)
 
 
 async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: str) -> None:
     """Once every reservation of a vehicle's route is answered, send it with what was reserved."""
-    rows = (await tx.session.execute(
-        select(t.reservations).where(
-            t.reservations.c.plan_id == plan_id, t.reservations.c.vehicle_id == vehicle_id
+    rows = (
+        await tx.session.execute(
+            select(t.reservations).where(
+                t.reservations.c.plan_id == plan_id, t.reservations.c.vehicle_id == vehicle_id
+            )
         )
-    )).all()
+    ).all()
     if any(x.status == "requested" for x in rows):
         return
     held = [x for x in rows if x.status == "reserved"]
@@ -164,7 +225,9 @@ async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: s
         select(t.orders.c.order_id).where(t.orders.c.order_id == order_id)
     ):
         return
-    body = json.loads(await tx.session.scalar(select(t.plans.c.body).where(t.plans.c.plan_id == plan_id)))
+    body = json.loads(
+        str(await tx.session.scalar(select(t.plans.c.body).where(t.plans.c.plan_id == plan_id)))
+    )
     route = next(x for x in body["routes"] if x["vehicle_id"] == vehicle_id)
     pairs = {(x.depot_id, x.need_id) for x in held}
     need_ids = {x.need_id for x in held}
@@ -176,29 +239,40 @@ async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: s
     ]
     release_at = stops[-1].etd
     order = d.DispatchOrderIssued(
-        order_id=order_id, plan_id=plan_id, vehicle_id=vehicle_id,
-        reservation_ids=[x.reservation_id for x in held], stops=stops, release_at=release_at,
+        order_id=order_id,
+        plan_id=plan_id,
+        vehicle_id=vehicle_id,
+        reservation_ids=[x.reservation_id for x in held],
+        stops=stops,
+        release_at=release_at,
     )
     await tx.session.execute(
-        insert(t.orders).values(order_id=order_id, plan_id=plan_id, vehicle_id=vehicle_id,
-                                body=order.model_dump_json())
+        insert(t.orders).values(
+            order_id=order_id, plan_id=plan_id, vehicle_id=vehicle_id, body=order.model_dump_json()
+        )
     )
     await tx.session.execute(
-        update(t.reservations).where(
-            t.reservations.c.reservation_id.in_([x.reservation_id for x in held])
-        ).values(status="dispatched")
+        update(t.reservations)
+        .where(t.reservations.c.reservation_id.in_([x.reservation_id for x in held]))
+        .values(status="dispatched")
     )
     for x in held:
-        need = (await tx.session.execute(select(t.needs).where(t.needs.c.need_id == x.need_id))).one()
+        need = (
+            await tx.session.execute(select(t.needs).where(t.needs.c.need_id == x.need_id))
+        ).one()
         first = min(filter(None, [need.first_eta, x.eta]))
         await tx.session.execute(
-            update(t.needs).where(t.needs.c.need_id == x.need_id).values(
-                committed_kg=need.committed_kg + x.quantity_kg, first_eta=first
-            )
+            update(t.needs)
+            .where(t.needs.c.need_id == x.need_id)
+            .values(committed_kg=need.committed_kg + x.quantity_kg, first_eta=first)
         )
     # Our own read model knows the vehicle is busy before transport echoes it back.
-    await upsert(tx.session, t.assets, {"asset_id": vehicle_id},
-                 {"status": "assigned", "busy_until": release_at, "node_id": stops[-1].node_id})
+    await upsert(
+        tx.session,
+        t.assets,
+        {"asset_id": vehicle_id},
+        {"status": "assigned", "busy_until": release_at, "node_id": stops[-1].node_id},
+    )
     need_classes = await tx.session.execute(
         select(t.needs.c.classification).where(t.needs.c.need_id.in_(need_ids))
     )

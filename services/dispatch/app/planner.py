@@ -6,8 +6,8 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -72,27 +72,54 @@ class Debounce:
 
 async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
     stock: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for s in await session.execute(select(t.stock).order_by(t.stock.c.depot_id, t.stock.c.commodity)):
+    for s in await session.execute(
+        select(t.stock).order_by(t.stock.c.depot_id, t.stock.c.commodity)
+    ):
         stock[s.depot_id].append((s.commodity, int(s.available_kg)))
     needs = [
-        NeedRow(n.need_id, n.node_id, n.commodity, int(n.quantity_kg - n.committed_kg), n.priority,
-                _aware(n.deadline), n.precedence, n.classification)
+        NeedRow(
+            n.need_id,
+            n.node_id,
+            n.commodity,
+            int(n.quantity_kg - n.committed_kg),
+            n.priority,
+            _aware(n.deadline),
+            n.precedence,
+            n.classification,
+        )
         for n in await session.execute(
-            select(t.needs).where(t.needs.c.committed_kg < t.needs.c.quantity_kg)
+            select(t.needs)
+            .where(t.needs.c.committed_kg < t.needs.c.quantity_kg)
             .order_by(t.needs.c.need_id)
         )
     ]
     return Snapshot(
         now=now,
-        nodes=[NodeRow(n.node_id, n.name, n.lat, n.lon, n.status)
-               for n in await session.execute(select(t.nodes).order_by(t.nodes.c.node_id))],
-        links=[LinkRow(x.link_id, x.a, x.b, x.mode, x.length_km, x.status, x.factor)
-               for x in await session.execute(select(t.links).order_by(t.links.c.link_id))],
-        depots=[DepotRow(x.depot_id, x.node_id, x.owner, x.status, tuple(stock.get(x.depot_id, ())))
-                for x in await session.execute(select(t.depots).order_by(t.depots.c.depot_id))],
-        assets=[AssetRow(a.asset_id, a.mode, int(a.capacity_kg), a.speed_kmh, a.owner, a.status,
-                         a.node_id, _aware(a.busy_until) if a.busy_until else None)
-                for a in await session.execute(select(t.assets).order_by(t.assets.c.asset_id))],
+        nodes=[
+            NodeRow(n.node_id, n.name, n.lat, n.lon, n.status)
+            for n in await session.execute(select(t.nodes).order_by(t.nodes.c.node_id))
+        ],
+        links=[
+            LinkRow(x.link_id, x.a, x.b, x.mode, x.length_km, x.status, x.factor)
+            for x in await session.execute(select(t.links).order_by(t.links.c.link_id))
+        ],
+        depots=[
+            DepotRow(x.depot_id, x.node_id, x.owner, x.status, tuple(stock.get(x.depot_id, ())))
+            for x in await session.execute(select(t.depots).order_by(t.depots.c.depot_id))
+        ],
+        assets=[
+            AssetRow(
+                a.asset_id,
+                a.mode,
+                int(a.capacity_kg),
+                a.speed_kmh,
+                a.owner,
+                a.status,
+                a.node_id,
+                _aware(a.busy_until) if a.busy_until else None,
+            )
+            for a in await session.execute(select(t.assets).order_by(t.assets.c.asset_id))
+        ],
         needs=needs,
     )
 
@@ -183,10 +210,18 @@ class Planner:
                 subject=request_id,
             )
             for n in expired:
-                await session.execute(update(t.needs).where(t.needs.c.need_id == n.need_id).values(
-                    reason="deadline_unreachable", detail="deadline passed before it could be served"))
+                await session.execute(
+                    update(t.needs)
+                    .where(t.needs.c.need_id == n.need_id)
+                    .values(
+                        reason="deadline_unreachable",
+                        detail="deadline passed before it could be served",
+                    )
+                )
             if plan is not None:
-                await self._publish(tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms)
+                await self._publish(
+                    tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms
+                )
             await session.execute(
                 delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
             )
@@ -198,8 +233,15 @@ class Planner:
         return None
 
     async def _publish(
-        self, tx: Transaction, plan: LogisticsPlan, plan_id: str, version: int,
-        previous: str | None, request_id: str, snapshot: Snapshot, solve_ms: int,
+        self,
+        tx: Transaction,
+        plan: LogisticsPlan,
+        plan_id: str,
+        version: int,
+        previous: str | None,
+        request_id: str,
+        snapshot: Snapshot,
+        solve_ms: int,
     ) -> None:
         now = snapshot.now
         needs = {n.need_id: n for n in snapshot.needs}
@@ -213,9 +255,15 @@ class Planner:
                 distance_km=round(r.distance_m / 1000, 3),
                 stops=[
                     d.PlannedStop(
-                        node_id=s.node_id, action=s.action, depot_id=s.depot_id, need_id=s.need_id,
-                        commodity=s.commodity, quantity_kg=s.quantity_kg, eta=at(s.arrival_s),
-                        etd=at(s.departure_s), via_links=list(s.via_links),
+                        node_id=s.node_id,
+                        action=s.action,
+                        depot_id=s.depot_id,
+                        need_id=s.need_id,
+                        commodity=s.commodity,
+                        quantity_kg=s.quantity_kg,
+                        eta=at(s.arrival_s),
+                        etd=at(s.departure_s),
+                        via_links=list(s.via_links),
                     )
                     for s in r.stops
                 ],
@@ -225,19 +273,32 @@ class Planner:
         ]
         sources: dict[str, list[d.NeedSource]] = defaultdict(list)
         for a in plan.allocations:
-            sources[a.need_id].append(d.NeedSource(
-                depot_id=a.depot_id, vehicle_id=a.vehicle_id, quantity_kg=a.quantity_kg, eta=at(a.eta_s)))
+            sources[a.need_id].append(
+                d.NeedSource(
+                    depot_id=a.depot_id,
+                    vehicle_id=a.vehicle_id,
+                    quantity_kg=a.quantity_kg,
+                    eta=at(a.eta_s),
+                )
+            )
         need_plans = [
             d.NeedPlan(
-                need_id=o.need_id, requested_kg=o.requested_kg, served_kg=o.served_kg,
-                status=o.status, reason=o.reason, detail=o.detail, sources=sources[o.need_id],
+                need_id=o.need_id,
+                requested_kg=o.requested_kg,
+                served_kg=o.served_kg,
+                status=o.status,
+                reason=o.reason,
+                detail=o.detail,
+                sources=sources[o.need_id],
             )
             for o in plan.outcomes
         ]
         k = plan.kpis
         kpis = d.PlanKpis(
-            fill_rate=k.fill_rate, priority_weighted_fill=k.priority_weighted_fill,
-            vehicles_used=k.vehicles_used, distance_km=round(k.distance_m / 1000, 3),
+            fill_rate=k.fill_rate,
+            priority_weighted_fill=k.priority_weighted_fill,
+            vehicles_used=k.vehicles_used,
+            distance_km=round(k.distance_m / 1000, 3),
             served_kg_by_priority=dict(k.served_kg_by_priority),
             requested_kg_by_priority=dict(k.requested_kg_by_priority),
         )
@@ -247,29 +308,59 @@ class Planner:
             "objective": k.objective,
         }
         published = d.PlanPublished(
-            plan_id=plan_id, version=version, supersedes=previous, request_id=request_id,
-            routes=routes, needs=need_plans, objective=k.objective, solve_time_ms=solve_ms,
-            kpis=kpis, plan_hash=plan_hash(content),
+            plan_id=plan_id,
+            version=version,
+            supersedes=previous,
+            request_id=request_id,
+            routes=routes,
+            needs=need_plans,
+            objective=k.objective,
+            solve_time_ms=solve_ms,
+            kpis=kpis,
+            plan_hash=plan_hash(content),
         )
         session = tx.session
-        await session.execute(insert(t.plans).values(
-            plan_id=plan_id, version=version, created_at=now, body=published.model_dump_json()))
+        await session.execute(
+            insert(t.plans).values(
+                plan_id=plan_id, version=version, created_at=now, body=published.model_dump_json()
+            )
+        )
         for o in plan.outcomes:
-            await session.execute(update(t.needs).where(t.needs.c.need_id == o.need_id).values(
-                reason=o.reason, detail=o.detail))
+            await session.execute(
+                update(t.needs)
+                .where(t.needs.c.need_id == o.need_id)
+                .values(reason=o.reason, detail=o.detail)
+            )
         military = any(n.classification == "military" for n in snapshot.needs)
-        tx.emit(d.PlanPublishedV1, published, subject=plan_id,
-                classification="military" if military else "public")
+        tx.emit(
+            d.PlanPublishedV1,
+            published,
+            subject=plan_id,
+            classification="military" if military else "public",
+        )
         for line in reservation_lines(plan, plan_id, now, needs):
-            await session.execute(insert(t.reservations).values(
-                reservation_id=line.reservation_id, plan_id=plan_id, vehicle_id=line.vehicle_id,
-                need_id=line.need_id, depot_id=line.depot_id, commodity=line.commodity,
-                quantity_kg=line.quantity_kg, eta=line.eta, status="requested"))
+            await session.execute(
+                insert(t.reservations).values(
+                    reservation_id=line.reservation_id,
+                    plan_id=plan_id,
+                    vehicle_id=line.vehicle_id,
+                    need_id=line.need_id,
+                    depot_id=line.depot_id,
+                    commodity=line.commodity,
+                    quantity_kg=line.quantity_kg,
+                    eta=line.eta,
+                    status="requested",
+                )
+            )
             tx.emit(
                 d.ReservationRequestedV1,
                 d.ReservationRequested(
-                    reservation_id=line.reservation_id, plan_id=plan_id, depot_id=line.depot_id,
-                    need_id=line.need_id, commodity=line.commodity, quantity_kg=line.quantity_kg,
+                    reservation_id=line.reservation_id,
+                    plan_id=plan_id,
+                    depot_id=line.depot_id,
+                    need_id=line.need_id,
+                    commodity=line.commodity,
+                    quantity_kg=line.quantity_kg,
                 ),
                 subject=line.reservation_id,
             )

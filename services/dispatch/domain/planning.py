@@ -120,8 +120,15 @@ def build_problem(s: Snapshot, handling_s: int = 1800) -> tuple[LogisticsProblem
     problem = LogisticsProblem(
         nodes=tuple(Node(n.node_id, n.name, n.lat, n.lon, n.status != "lost") for n in s.nodes),
         links=tuple(
-            Link(l.link_id, l.a, l.b, l.mode, int(l.length_km * 1000), l.status,  # type: ignore[arg-type]
-                 l.factor if l.status == "degraded" else 1.0)
+            Link(
+                l.link_id,
+                l.a,
+                l.b,
+                l.mode,  # type: ignore[arg-type]
+                int(l.length_km * 1000),
+                l.status,  # type: ignore[arg-type]
+                l.factor if l.status == "degraded" else 1.0,
+            )
             for l in s.links  # noqa: E741
         ),
         depots=tuple(
@@ -130,8 +137,13 @@ def build_problem(s: Snapshot, handling_s: int = 1800) -> tuple[LogisticsProblem
         ),
         needs=tuple(
             Need(
-                n.need_id, n.node_id, n.commodity, n.remaining_kg, n.priority,  # type: ignore[arg-type]
-                int((n.deadline - s.now).total_seconds()), n.classification,  # type: ignore[arg-type]
+                n.need_id,
+                n.node_id,
+                n.commodity,
+                n.remaining_kg,
+                n.priority,  # type: ignore[arg-type]
+                int((n.deadline - s.now).total_seconds()),
+                n.classification,  # type: ignore[arg-type]
                 n.precedence,
             )
             for n in live

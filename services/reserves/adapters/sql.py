@@ -29,7 +29,9 @@ async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
 
 
 async def depots_at(session: AsyncSession, node_ids: list[str]) -> list[str]:
-    rows = await session.execute(select(t.depots.c.depot_id).where(t.depots.c.node_id.in_(node_ids)))
+    rows = await session.execute(
+        select(t.depots.c.depot_id).where(t.depots.c.node_id.in_(node_ids))
+    )
     return [r.depot_id for r in rows]
 
 

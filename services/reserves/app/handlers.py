@@ -44,7 +44,12 @@ async def register_depot(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
     depot = await sql.load_depot(tx.session, data.depot_id) or Depot(
         data.depot_id, data.name, data.node_id, data.tier, data.owner
     )
-    depot.name, depot.node_id, depot.tier, depot.owner = data.name, data.node_id, data.tier, data.owner
+    depot.name, depot.node_id, depot.tier, depot.owner = (
+        data.name,
+        data.node_id,
+        data.tier,
+        data.owner,
+    )
     await sql.save_depot(tx.session, depot, evt.classification)
     tx.emit(r.DepotRegisteredV1, data, subject=data.depot_id)
 
@@ -53,7 +58,9 @@ async def report_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
     data = evt.data
     depot = await _depot(tx, data.depot_id)
     depot.report_level(data.commodity, to_kg(data.quantity, data.unit))
-    await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id))
+    await sql.save_depot(
+        tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
+    )
     await _publish_level(tx, depot, data.commodity)
 
 
@@ -95,7 +102,9 @@ async def reserve(evt: d.ReservationRequestedV1, tx: Transaction) -> None:
         )
         return
     assert depot is not None
-    await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id))
+    await sql.save_depot(
+        tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
+    )
     tx.emit(
         r.StockReservedV1,
         r.StockReserved(
@@ -117,7 +126,9 @@ async def release(evt: d.ReleaseRequestedV1, tx: Transaction) -> None:
         return  # nothing held: releasing is idempotent
     depot = await _depot(tx, row.depot_id)
     depot.release(row.commodity, row.quantity_kg)
-    await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id))
+    await sql.save_depot(
+        tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
+    )
     await sql.set_reservation_status(tx.session, row.reservation_id, "released")
     tx.emit(
         r.StockReleasedV1,
@@ -164,7 +175,9 @@ async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
         depot = await sql.load_depot(tx.session, depot_id)
         if depot is None or not depot.lose():
             continue
-        await sql.save_depot(tx.session, depot, await sql.depot_classification(tx.session, depot_id))
+        await sql.save_depot(
+            tx.session, depot, await sql.depot_classification(tx.session, depot_id)
+        )
         tx.emit(
             r.DepotStatusChangedV1,
             r.DepotStatusChanged(depot_id=depot_id, status="lost", cause=data.disruption_id),

@@ -22,15 +22,25 @@ from services.transport.domain.model import Disruption, LinkStateRow, NodeState,
 async def register_node(evt: tr.NodeRegisteredV1, tx: Transaction) -> None:
     n = evt.data
     await upsert(
-        tx.session, t.nodes, {"node_id": n.node_id},
-        {"name": n.name, "kind": n.kind, "lat": n.lat, "lon": n.lon, "region": n.region,
-         "status": "open"},
+        tx.session,
+        t.nodes,
+        {"node_id": n.node_id},
+        {
+            "name": n.name,
+            "kind": n.kind,
+            "lat": n.lat,
+            "lon": n.lon,
+            "region": n.region,
+            "status": "open",
+        },
     )
     tx.emit(tr.NodeRegisteredV1, n, subject=n.node_id)
 
 
 async def _require_nodes(tx: Transaction, *node_ids: str) -> None:
-    rows = await tx.session.execute(select(t.nodes.c.node_id).where(t.nodes.c.node_id.in_(node_ids)))
+    rows = await tx.session.execute(
+        select(t.nodes.c.node_id).where(t.nodes.c.node_id.in_(node_ids))
+    )
     missing = sorted(set(node_ids) - {r.node_id for r in rows})
     if missing:
         raise Unprocessable(f"unknown node(s) {missing}: register them first")
@@ -40,10 +50,19 @@ async def register_link(evt: tr.LinkRegisteredV1, tx: Transaction) -> None:
     link = evt.data
     await _require_nodes(tx, link.a, link.b)
     await upsert(
-        tx.session, t.links, {"link_id": link.link_id},
-        {"a": link.a, "b": link.b, "mode": link.mode, "length_km": link.length_km,
-         "capacity_t_per_day": link.capacity_t_per_day, "name": link.name, "status": "open",
-         "factor": 1.0},
+        tx.session,
+        t.links,
+        {"link_id": link.link_id},
+        {
+            "a": link.a,
+            "b": link.b,
+            "mode": link.mode,
+            "length_km": link.length_km,
+            "capacity_t_per_day": link.capacity_t_per_day,
+            "name": link.name,
+            "status": "open",
+            "factor": 1.0,
+        },
     )
     tx.emit(tr.LinkRegisteredV1, link, subject=link.link_id)
 
@@ -52,11 +71,23 @@ async def register_asset(evt: tr.AssetRegisteredV1, tx: Transaction) -> None:
     a = evt.data
     await _require_nodes(tx, a.home_node_id)
     await upsert(
-        tx.session, t.assets, {"asset_id": a.asset_id},
-        {"name": a.name, "mode": a.mode, "capacity_t": a.capacity_t, "speed_kmh": a.speed_kmh,
-         "home_node_id": a.home_node_id, "owner": a.owner, "available": a.available,
-         "status": "available" if a.available else "maintenance", "node_id": a.home_node_id,
-         "order_id": None, "busy_until": None, "classification": evt.classification},
+        tx.session,
+        t.assets,
+        {"asset_id": a.asset_id},
+        {
+            "name": a.name,
+            "mode": a.mode,
+            "capacity_t": a.capacity_t,
+            "speed_kmh": a.speed_kmh,
+            "home_node_id": a.home_node_id,
+            "owner": a.owner,
+            "available": a.available,
+            "status": "available" if a.available else "maintenance",
+            "node_id": a.home_node_id,
+            "order_id": None,
+            "busy_until": None,
+            "classification": evt.classification,
+        },
     )
     tx.emit(tr.AssetRegisteredV1, a, subject=a.asset_id)
 
@@ -82,11 +113,15 @@ async def asset_status(evt: tr.AssetStatusChangedV1, tx: Transaction) -> None:
 
 async def link_status(evt: tr.LinkStatusChangedV1, tx: Transaction) -> None:
     link = evt.data
-    found = await tx.session.scalar(select(t.links.c.link_id).where(t.links.c.link_id == link.link_id))
+    found = await tx.session.scalar(
+        select(t.links.c.link_id).where(t.links.c.link_id == link.link_id)
+    )
     if found is None:
         raise Unprocessable(f"unknown link {link.link_id!r}")
     await upsert(
-        tx.session, t.links, {"link_id": link.link_id},
+        tx.session,
+        t.links,
+        {"link_id": link.link_id},
         {"status": link.status, "factor": link.capacity_factor},
     )
     tx.emit(tr.LinkStatusChangedV1, link, subject=link.link_id)
@@ -101,7 +136,9 @@ async def node_status(evt: tr.NodeStatusChangedV1, tx: Transaction) -> None:
 async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
     data = evt.data
     await upsert(
-        tx.session, t.disruptions, {"disruption_id": data.disruption_id},
+        tx.session,
+        t.disruptions,
+        {"disruption_id": data.disruption_id},
         {"kind": data.kind, "body": data.model_dump_json()},
     )
     nodes = {
@@ -132,11 +169,16 @@ async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
             subject=node_id,
         )
     for c in changes:
-        await upsert(tx.session, t.links, {"link_id": c.link_id}, {"status": c.status, "factor": c.factor})
+        await upsert(
+            tx.session, t.links, {"link_id": c.link_id}, {"status": c.status, "factor": c.factor}
+        )
         tx.emit(
             tr.LinkStatusChangedV1,
             tr.LinkStatusChanged(
-                link_id=c.link_id, status=c.status, capacity_factor=c.factor, cause=data.disruption_id
+                link_id=c.link_id,
+                status=c.status,
+                capacity_factor=c.factor,
+                cause=data.disruption_id,
             ),
             subject=c.link_id,
         )
@@ -165,7 +207,10 @@ async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
     tx.emit(
         tr.AssetStatusChangedV1,
         tr.AssetStatusChanged(
-            asset_id=o.vehicle_id, status="assigned", node_id=last_node, order_id=o.order_id,
+            asset_id=o.vehicle_id,
+            status="assigned",
+            node_id=last_node,
+            order_id=o.order_id,
             until=until.isoformat(),
         ),
         subject=o.vehicle_id,

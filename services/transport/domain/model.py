@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 LinkState = Literal["open", "degraded", "closed"]
@@ -61,7 +62,7 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def in_polygon(lat: float, lon: float, ring: Sequence[tuple[float, float]]) -> bool:
     """Ray casting on (lat, lon) pairs; good enough for regional areas away from the poles."""
     inside = False
-    for (y1, x1), (y2, x2) in zip(ring, ring[1:], strict=False):
+    for (y1, x1), (y2, x2) in pairwise(ring):
         if (y1 > lat) != (y2 > lat):
             x = x1 + (lat - y1) * (x2 - x1) / (y2 - y1)
             if lon < x:

@@ -1,6 +1,6 @@
 """Alembic environment of the transport service."""
 
-from services.transport.adapters.tables import metadata
 from services.runtime.alembic_env import run
+from services.transport.adapters.tables import metadata
 
 run(metadata)
