@@ -24,7 +24,7 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    return create_async_engine(url, pool_size=5, max_overflow=5)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

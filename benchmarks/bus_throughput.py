@@ -1,0 +1,96 @@
+"""Events per second through one service (reserves) on a real Redis and PostgreSQL.
+
+Publishes N stock-level reports on ingress.events with pipelined XADD, then measures how long
+the reserves service takes to apply them all (each one: inbox check, state change, outbox row,
+commit, ack) and how long its outbox relay takes to publish the N resulting events. Also
+prints raw XADD/XREADGROUP throughput on the same Redis, the ceiling.
+
+    .venv/bin/python benchmarks/bus_throughput.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from contracts import reserves as r
+from contracts.streams import INGRESS, RESERVES, namespaced
+from services.reserves.bootstrap import create_runtime
+from services.runtime.settings import ServiceSettings
+from services.runtime.wire import encode, fields
+
+REDIS = "redis://127.0.0.1:6379/0"
+DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def envelope(i: int, ns: str) -> str:
+    data = r.StockLevelReported(depot_id="D-BENCH", commodity="grain", quantity=i, unit="t")
+    return encode(r.StockLevelReportedV1(
+        id=f"{ns}-{i}", source="/bench", time=datetime.now(UTC), correlationid=ns, data=data))
+
+
+async def raw_ceiling(redis: Redis, n: int, ns: str) -> tuple[float, float]:
+    stream = f"{ns}:raw"
+    await redis.xgroup_create(stream, "g", id="0", mkstream=True)
+    body = envelope(0, ns)
+    t0 = time.perf_counter()
+    for start in range(0, n, 500):
+        async with redis.pipeline(transaction=False) as pipe:
+            for _ in range(start, min(n, start + 500)):
+                pipe.xadd(stream, {"event": body})
+            await pipe.execute()
+    t1 = time.perf_counter()
+    read = 0
+    while read < n:
+        resp = await redis.xreadgroup("g", "c", {stream: ">"}, count=100)
+        ids = [eid for _, entries in resp for eid, _ in entries]
+        await redis.xack(stream, "g", *ids)
+        read += len(ids)
+    t2 = time.perf_counter()
+    await redis.delete(stream)
+    return n / (t1 - t0), n / (t2 - t1)
+
+
+async def main(n: int) -> None:
+    ns = f"bench{uuid.uuid4().hex[:6]}"
+    redis = Redis.from_url(REDIS)
+    xadd_rate, read_rate = await raw_ceiling(redis, n, ns)
+    rt = create_runtime(ServiceSettings(redis_url=REDIS, database_url=DATABASE, namespace=ns,
+                                        consumer_name="bench", max_records=50))
+    await rt.start()
+    ingress, out = namespaced(INGRESS, ns), namespaced(RESERVES, ns)
+    depot = r.DepotRegisteredV1(
+        id=f"{ns}-depot", source="/bench", time=datetime.now(UTC), correlationid=ns,
+        data=r.DepotRegistered(depot_id="D-BENCH", name="bench", node_id="N-x", tier="city",
+                               owner="civil"))
+    await redis.xadd(ingress, fields(encode(depot)))  # type: ignore[arg-type]
+    while await redis.xlen(out) < 1:
+        await asyncio.sleep(0.01)
+    t0 = time.perf_counter()
+    for start in range(0, n, 500):
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in range(start, min(n, start + 500)):
+                pipe.xadd(ingress, fields(envelope(i + 1, ns)))  # type: ignore[arg-type]
+            await pipe.execute()
+    while await redis.xlen(out) < n + 1:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    await rt.stop()
+    for key in await redis.keys(f"{ns}:*"):
+        await redis.delete(key)
+    await redis.aclose()
+    print(f"events: {n}")
+    print(f"raw Redis XADD (pipelined):          {xadd_rate:8.0f} /s")
+    print(f"raw Redis XREADGROUP+XACK (100/call): {read_rate:8.0f} /s")
+    print(f"reserves service, ingress -> applied -> relayed: {n / elapsed:8.0f} events/s "
+          f"({elapsed:.2f} s)")
+    print(f"service / raw read ceiling: {n / elapsed / read_rate:.0%}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000))

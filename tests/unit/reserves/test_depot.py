@@ -1,0 +1,116 @@
+"""Depot rules: reservations never take stock below zero, and lost depots give nothing."""
+
+import pytest
+
+from services.reserves.domain.model import Depot, Rejected, Reserved, ReservesError
+
+
+def depot(**stock: int) -> Depot:
+    d = Depot("D-1", "Depot one", "N-1", "county", "civil")
+    for commodity, kg in stock.items():
+        d.report_level(commodity, kg)
+    return d
+
+
+def test_a_reservation_within_the_free_stock_is_held() -> None:
+    d = depot(water=1000)
+    assert d.reserve("water", 600) == Reserved(600)
+    line = d.stock["water"]
+    assert (line.on_hand_kg, line.reserved_kg, line.available_kg) == (1000, 600, 400)
+
+
+def test_a_reservation_beyond_the_free_stock_is_rejected_showing_what_is_available() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 600)
+    outcome = d.reserve("water", 500)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "insufficient_stock"
+    assert outcome.available_kg == 400
+    assert "400 kg" in outcome.detail and "500 kg" in outcome.detail
+    assert d.stock["water"].reserved_kg == 600
+
+
+def test_the_reserve_never_goes_below_zero_however_many_reservations_arrive() -> None:
+    d = depot(tents=1000)
+    outcomes = [d.reserve("tents", 300) for _ in range(5)]
+    assert sum(isinstance(o, Reserved) for o in outcomes) == 3
+    line = d.stock["tents"]
+    assert line.reserved_kg == 900
+    assert line.on_hand_kg - line.reserved_kg >= 0
+
+
+def test_a_commodity_the_depot_never_held_is_rejected_with_nothing_available() -> None:
+    outcome = depot(water=1000).reserve("medical", 1)
+    assert isinstance(outcome, Rejected)
+    assert (outcome.reason, outcome.available_kg) == ("insufficient_stock", 0)
+
+
+def test_a_lost_depot_rejects_every_reservation() -> None:
+    d = depot(water=1000)
+    assert d.lose() is True
+    outcome = d.reserve("water", 10)
+    assert isinstance(outcome, Rejected)
+    assert outcome.reason == "depot_unavailable"
+    assert outcome.available_kg == 0
+    assert d.stock["water"].reserved_kg == 0
+
+
+def test_losing_a_depot_twice_reports_no_change_the_second_time() -> None:
+    d = depot()
+    assert d.lose() is True
+    assert d.lose() is False
+    assert d.status == "lost"
+
+
+def test_dispatch_reduces_both_on_hand_and_reserved() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 600)
+    d.dispatch("water", 600)
+    line = d.stock["water"]
+    assert (line.on_hand_kg, line.reserved_kg, line.available_kg) == (400, 0, 400)
+
+
+def test_dispatching_more_than_reserved_raises_reserves_error() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 100)
+    with pytest.raises(ReservesError, match="unreserved"):
+        d.dispatch("water", 200)
+
+
+def test_release_gives_the_reserved_stock_back() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 600)
+    d.release("water", 600)
+    line = d.stock["water"]
+    assert (line.on_hand_kg, line.reserved_kg, line.available_kg) == (1000, 0, 1000)
+    assert d.reserve("water", 1000) == Reserved(1000)
+
+
+def test_releasing_more_than_reserved_raises_reserves_error() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 100)
+    with pytest.raises(ReservesError, match="more water than reserved"):
+        d.release("water", 101)
+
+
+@pytest.mark.parametrize("quantity_kg", [0, -1, -500])
+def test_reserving_zero_or_a_negative_quantity_raises_reserves_error(quantity_kg: int) -> None:
+    d = depot(water=1000)
+    with pytest.raises(ReservesError, match=str(quantity_kg)):
+        d.reserve("water", quantity_kg)
+    assert d.stock["water"].reserved_kg == 0
+
+
+def test_a_new_count_below_the_reserved_amount_shows_nothing_available() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 800)
+    d.report_level("water", 500)
+    line = d.stock["water"]
+    assert (line.on_hand_kg, line.reserved_kg, line.available_kg) == (500, 800, 0)
+    rejected = d.reserve("water", 1)
+    assert isinstance(rejected, Rejected) and rejected.available_kg == 0
+
+
+def test_a_negative_stock_count_raises_reserves_error() -> None:
+    with pytest.raises(ReservesError, match="negative count"):
+        depot().report_level("water", -1)
