@@ -25,7 +25,9 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL; each service owns its own tables in it.",
     )
     consumer_name: str = Field(default_factory=_default_consumer)
-    namespace: str = Field("", description="Prefix for streams and tables (exercise isolation).")
+    namespace: str = Field(
+        "", description="Prefix for stream names; tables are not prefixed (use another database)."
+    )
     mode: Literal["live", "exercise"] = "live"
     max_records: int = Field(20, ge=1, description="Entries read per XREADGROUP call.")
     polling_ms: int = Field(100, ge=1, description="Blocking read timeout.")

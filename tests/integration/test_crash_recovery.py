@@ -1,4 +1,4 @@
-"""A consumer killed with SIGKILL in the middle of a batch loses nothing and applies nothing twice."""
+"""A consumer killed with SIGKILL mid-batch loses nothing and applies nothing twice."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def _count(db: str, sql: str, *params: object) -> int:
 
 def _nodes_in_db(db: str, prefix: str) -> int:
     try:
-        return _count(db, "SELECT count(*) FROM transport_nodes WHERE node_id LIKE %s", prefix + "%")
+        return _count(
+            db, "SELECT count(*) FROM transport_nodes WHERE node_id LIKE %s", prefix + "%"
+        )
     except psycopg.errors.UndefinedTable:
         return 0
 

@@ -52,7 +52,10 @@ class System:
         out = []
         for entry_id, fields in self.client.xrange(self.stream(name)):
             out.append(
-                (entry_id.decode(), {k.decode(): v.decode(errors="replace") for k, v in fields.items()})
+                (
+                    entry_id.decode(),
+                    {k.decode(): v.decode(errors="replace") for k, v in fields.items()},
+                )
             )
         return out
 
@@ -135,7 +138,9 @@ def _wait_world_applied(system: System) -> None:
         )
 
 
-def _need(scenario: Any, need_id: str, node: str, commodity: str, quantity: float) -> dict[str, Any]:
+def _need(
+    scenario: Any, need_id: str, node: str, commodity: str, quantity: float
+) -> dict[str, Any]:
     eid = str(uuid.uuid4())
     return {
         "specversion": "1.0",
@@ -212,9 +217,7 @@ def test_malformed_entries_are_dead_lettered_with_a_reason_and_the_services_keep
         for letter in letters[entry]:
             assert letter["stream"] == system.stream("ingress.events")
 
-    assert any("json" in letter["error"].lower() for letter in letters[not_json]), letters[
-        not_json
-    ]
+    assert any("json" in letter["error"].lower() for letter in letters[not_json]), letters[not_json]
     assert letters[not_json][0]["event"] == "{not json"
     for letter in letters[negative_entry]:
         assert "data.quantity" in letter["error"], letter["error"]
