@@ -9,7 +9,7 @@ from services.runtime.settings import ServiceSettings
 
 class DispatchSettings(ServiceSettings):
     solution_limit: int | None = Field(
-        200, description="Search budget in solutions: deterministic, used in exercises."
+        50, description="Search budget in solutions: deterministic, used in exercises."
     )
     time_limit_s: float | None = Field(
         None, description="Wall-clock search budget (live dispatch may prefer it)."

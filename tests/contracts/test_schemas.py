@@ -59,7 +59,7 @@ def need_raised() -> NeedRaisedV1:
     return NeedRaisedV1(
         id="evt-need-1",
         source="/hinterland/test",
-        time="2026-05-12T06:00:00+08:00",  # type: ignore[arg-type]
+        time="2026-05-12T06:00:00+08:00",
         correlationid="exercise-1",
         mode="exercise",
         classification="restricted",
@@ -69,7 +69,7 @@ def need_raised() -> NeedRaisedV1:
             commodity="medical",
             quantity=10.5,
             priority="life_saving",
-            deadline="2026-05-12T12:00:00+00:00",  # type: ignore[arg-type]
+            deadline="2026-05-12T12:00:00+00:00",
             precedence=3,
         ),
     )
@@ -79,7 +79,7 @@ def disruption_reported() -> DisruptionReportedV1:
     return DisruptionReportedV1(
         id="evt-dis-1",
         source="urn:cma:seismic-feed",
-        time="2026-05-12T06:28:00+00:00",  # type: ignore[arg-type]
+        time="2026-05-12T06:28:00+00:00",
         correlationid="crisis-1",
         causationid="evt-need-1",
         data=DisruptionReported.model_validate(
@@ -142,13 +142,18 @@ def raw_disruption_with_area(area: dict[str, Any]) -> dict[str, Any]:
         (raw_need(mode="training"), "mode", "live"),
         (
             raw_disruption_with_area(
-                {"shape": "polygon", "points": [[30.0, 102.8], [30.2, 103.2], [29.8, 103.3], [30.1, 102.8]]}
+                {
+                    "shape": "polygon",
+                    "points": [[30.0, 102.8], [30.2, 103.2], [29.8, 103.3], [30.1, 102.8]],
+                }
             ),
             "points",
             "not closed",
         ),
         (
-            raw_disruption_with_area({"shape": "circle", "lat": 30.0, "lon": 103.0, "radius_km": 0}),
+            raw_disruption_with_area(
+                {"shape": "circle", "lat": 30.0, "lon": 103.0, "radius_km": 0}
+            ),
             "radius_km",
             "greater than 0",
         ),

@@ -14,11 +14,13 @@ pytestmark = pytest.mark.sim
 CUT_LINK = "L-road-chengdu-yaan"
 CUT_DISRUPTION = "DIS-G5-CUT"
 
-# A need at Ya'an raised after the cut (t=1h): the direct G5 road from Chengdu is the short
-# way there, so only the closure keeps the plan off it.
-AFTER_CUT_NEED = """
-  - {at_h: 1.5, event: need_raised, data: {need_id: NEED-YAAN-WATER-LATE, node_id: N-yaan,
-     commodity: water, quantity: 20, priority: life_saving, deadline_h: 12}}
+# Medical for Ya'an raised after the cut (t=1h): only Chengdu holds medical and the direct
+# G5 road is the short way from there (with the road merely degraded the plan takes it),
+# so only the closure keeps the plan off it.
+LATE_NEED = "NEED-YAAN-MED-LATE"
+AFTER_CUT_NEED = f"""
+  - {{at_h: 1.5, event: need_raised, data: {{need_id: {LATE_NEED}, node_id: N-yaan,
+     commodity: medical, quantity: 10, priority: life_saving, deadline_h: 12}}}}
 """
 
 
@@ -39,7 +41,7 @@ def cut_time(events: list[tuple[str, dict[str, Any]]]) -> str:
         and e["data"]["status"] == "closed"
     ]
     assert len(times) == 1, f"expected one closure of {CUT_LINK}, got {times}"
-    return times[0]
+    return str(times[0])
 
 
 def plans(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -52,7 +54,10 @@ def plans(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
 
 def links_used(plan: dict[str, Any]) -> set[str]:
     return {
-        link for route in plan["data"]["routes"] for stop in route["stops"] for link in stop["via_links"]
+        link
+        for route in plan["data"]["routes"]
+        for stop in route["stops"]
+        for link in stop["via_links"]
     }
 
 
@@ -91,17 +96,13 @@ async def test_plans_after_the_cut_never_route_over_the_cut_road(
     events = recorded_events(result.run_dir)
     closed_at = cut_time(events)
     after = [p for p in plans(events) if p["time"] >= closed_at]
-    late = [
-        p
-        for p in after
-        if any(n["need_id"] == "NEED-YAAN-WATER-LATE" for n in p["data"]["needs"])
-    ]
+    late = [p for p in after if any(n["need_id"] == LATE_NEED for n in p["data"]["needs"])]
     assert late, "no plan after the cut planned the late Ya'an need"
     served = [
         n
         for p in late
         for n in p["data"]["needs"]
-        if n["need_id"] == "NEED-YAAN-WATER-LATE" and n["served_kg"] > 0
+        if n["need_id"] == LATE_NEED and n["served_kg"] > 0
     ]
     assert served, "the late Ya'an need was not served by the detour"
     for plan in after:

@@ -6,10 +6,21 @@ import itertools
 from dataclasses import dataclass
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
 
 from services.dispatch.routing.params import SolverParams
 
 Matrix = tuple[tuple[int, ...], ...]
+
+# Insertion-based path LNS operators cost ~10x the search time per accepted solution on a
+# 40-vehicle pickup-and-delivery model for no better objective at a 200-solution budget.
+_SLOW_OPERATORS = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+)
 
 
 def _check(condition: bool, message: str) -> None:
@@ -194,6 +205,8 @@ def _search_parameters(params: SolverParams) -> object:
         search.solution_limit = params.solution_limit
     if params.time_limit_s is not None:
         search.time_limit.FromMilliseconds(max(1, round(params.time_limit_s * 1000)))
+    for operator in _SLOW_OPERATORS:
+        setattr(search.local_search_operators, operator, optional_boolean_pb2.BOOL_FALSE)
     search.log_search = False
     return search
 

@@ -37,12 +37,13 @@ def asset(
     return AssetRow(asset_id, "road", 10_000, 60.0, owner, status, "A", busy_until)
 
 
-def snapshot(
-    needs: tuple[NeedRow, ...] = (), assets: tuple[AssetRow, ...] = ()
-) -> Snapshot:
+def snapshot(needs: tuple[NeedRow, ...] = (), assets: tuple[AssetRow, ...] = ()) -> Snapshot:
     return Snapshot(
         now=NOW,
-        nodes=(NodeRow("A", "Alpha", 30.0, 103.0, "open"), NodeRow("B", "Beta", 30.0, 103.5, "lost")),
+        nodes=(
+            NodeRow("A", "Alpha", 30.0, 103.0, "open"),
+            NodeRow("B", "Beta", 30.0, 103.5, "lost"),
+        ),
         links=(
             LinkRow("AB", "A", "B", "road", 48.2, "degraded", 0.5),
             LinkRow("AB-rail", "A", "B", "rail", 50.0, "open", 0.3),

@@ -26,7 +26,8 @@ def test_a_reservation_beyond_the_free_stock_is_rejected_showing_what_is_availab
     assert isinstance(outcome, Rejected)
     assert outcome.reason == "insufficient_stock"
     assert outcome.available_kg == 400
-    assert "400 kg" in outcome.detail and "500 kg" in outcome.detail
+    assert "400 kg" in outcome.detail
+    assert "500 kg" in outcome.detail
     assert d.stock["water"].reserved_kg == 600
 
 
@@ -108,7 +109,8 @@ def test_a_new_count_below_the_reserved_amount_shows_nothing_available() -> None
     line = d.stock["water"]
     assert (line.on_hand_kg, line.reserved_kg, line.available_kg) == (500, 800, 0)
     rejected = d.reserve("water", 1)
-    assert isinstance(rejected, Rejected) and rejected.available_kg == 0
+    assert isinstance(rejected, Rejected)
+    assert rejected.available_kg == 0
 
 
 def test_a_negative_stock_count_raises_reserves_error() -> None:

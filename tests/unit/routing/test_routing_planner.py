@@ -1,5 +1,6 @@
 """plan_deliveries on small hand-made instances: invariants, reasons and a known optimum."""
 
+import itertools
 from collections.abc import Sequence
 
 from services.dispatch.routing import (
@@ -23,7 +24,7 @@ DAY = 24 * 3600
 def line(names: str) -> tuple[tuple[Node, ...], tuple[Link, ...]]:
     """Nodes on a road line, 10 km apart, links named after their ends ("AB")."""
     nodes = tuple(Node(n, n, 45.0, 5.0 + i / 10) for i, n in enumerate(names))
-    links = tuple(Link(a + b, a, b, "road", 10_000) for a, b in zip(names, names[1:], strict=False))
+    links = tuple(Link(a + b, a, b, "road", 10_000) for a, b in itertools.pairwise(names))
     return nodes, links
 
 
@@ -48,7 +49,9 @@ def solve(
     needs: Sequence[Need],
     vehicles: Sequence[Vehicle],
 ) -> LogisticsPlan:
-    problem = LogisticsProblem(tuple(nodes), tuple(links), tuple(depots), tuple(needs), tuple(vehicles))
+    problem = LogisticsProblem(
+        tuple(nodes), tuple(links), tuple(depots), tuple(needs), tuple(vehicles)
+    )
     return plan_deliveries_checked(problem)
 
 
