@@ -30,4 +30,5 @@ def test_redis_keeps_an_append_only_file_and_no_secret_has_a_default() -> None:
     assert "--appendonly" in COMPOSE["services"]["redis"]["command"]
     assert "${REDIS_PASSWORD:?" in text
     assert "${POSTGRES_PASSWORD:?" in text
-    assert "${REDIS_PASSWORD:-" not in text and "${POSTGRES_PASSWORD:-" not in text
+    assert "${REDIS_PASSWORD:-" not in text
+    assert "${POSTGRES_PASSWORD:-" not in text
