@@ -105,7 +105,7 @@ class World:
     database_url: str
     namespace: str = ""
     mode: str = "exercise"
-    solution_limit: int | None = 100
+    solution_limit: int | None = 50
     runtimes: list[ServiceRuntime] = field(default_factory=list)
     planner: Planner = field(init=False)
     redis: Redis = field(init=False)
