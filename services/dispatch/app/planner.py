@@ -8,7 +8,7 @@ import multiprocessing
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, select, update
@@ -126,8 +126,6 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
 
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -24,6 +24,7 @@ async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
         tier=row.tier,
         owner=row.owner,
         status=row.status,
+        classification=row.classification,
         stock={r.commodity: StockLine(r.commodity, r.on_hand_kg, r.reserved_kg) for r in lines},
     )
 
@@ -35,7 +36,7 @@ async def depots_at(session: AsyncSession, node_ids: list[str]) -> list[str]:
     return [r.depot_id for r in rows]
 
 
-async def save_depot(session: AsyncSession, depot: Depot, classification: str) -> None:
+async def save_depot(session: AsyncSession, depot: Depot) -> None:
     await upsert(
         session,
         t.depots,
@@ -46,7 +47,7 @@ async def save_depot(session: AsyncSession, depot: Depot, classification: str) -
             "tier": depot.tier,
             "owner": depot.owner,
             "status": depot.status,
-            "classification": classification,
+            "classification": depot.classification,
         },
     )
     for line in depot.stock.values():
@@ -56,13 +57,6 @@ async def save_depot(session: AsyncSession, depot: Depot, classification: str) -
             {"depot_id": depot.depot_id, "commodity": line.commodity},
             {"on_hand_kg": line.on_hand_kg, "reserved_kg": line.reserved_kg},
         )
-
-
-async def depot_classification(session: AsyncSession, depot_id: str) -> str:
-    value = await session.scalar(
-        select(t.depots.c.classification).where(t.depots.c.depot_id == depot_id)
-    )
-    return str(value or "public")
 
 
 async def reservation(session: AsyncSession, reservation_id: str) -> Row[Any] | None:

@@ -35,7 +35,7 @@ async def _publish_level(tx: Transaction, depot: Depot, commodity: str) -> None:
             available_kg=line.available_kg,
         ),
         subject=depot.depot_id,
-        classification=await sql.depot_classification(tx.session, depot.depot_id),  # type: ignore[arg-type]
+        classification=depot.classification,
     )
 
 
@@ -50,7 +50,8 @@ async def register_depot(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
         data.tier,
         data.owner,
     )
-    await sql.save_depot(tx.session, depot, evt.classification)
+    depot.classification = evt.classification
+    await sql.save_depot(tx.session, depot)
     tx.emit(r.DepotRegisteredV1, data, subject=data.depot_id)
 
 
@@ -58,9 +59,7 @@ async def report_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
     data = evt.data
     depot = await _depot(tx, data.depot_id)
     depot.report_level(data.commodity, to_kg(data.quantity, data.unit))
-    await sql.save_depot(
-        tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
-    )
+    await sql.save_depot(tx.session, depot)
     await _publish_level(tx, depot, data.commodity)
 
 
@@ -102,9 +101,7 @@ async def reserve(evt: d.ReservationRequestedV1, tx: Transaction) -> None:
         )
         return
     assert depot is not None
-    await sql.save_depot(
-        tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
-    )
+    await sql.save_depot(tx.session, depot)
     tx.emit(
         r.StockReservedV1,
         r.StockReserved(
@@ -126,9 +123,7 @@ async def release(evt: d.ReleaseRequestedV1, tx: Transaction) -> None:
         return  # nothing held: releasing is idempotent
     depot = await _depot(tx, row.depot_id)
     depot.release(row.commodity, row.quantity_kg)
-    await sql.save_depot(
-        tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
-    )
+    await sql.save_depot(tx.session, depot)
     await sql.set_reservation_status(tx.session, row.reservation_id, "released")
     tx.emit(
         r.StockReleasedV1,
@@ -150,9 +145,7 @@ async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
             continue
         depot = await _depot(tx, row.depot_id)
         depot.dispatch(row.commodity, row.quantity_kg)
-        await sql.save_depot(
-            tx.session, depot, await sql.depot_classification(tx.session, depot.depot_id)
-        )
+        await sql.save_depot(tx.session, depot)
         await sql.set_reservation_status(tx.session, reservation_id, "dispatched")
         tx.emit(
             r.StockDispatchedV1,
@@ -175,9 +168,7 @@ async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
         depot = await sql.load_depot(tx.session, depot_id)
         if depot is None or not depot.lose():
             continue
-        await sql.save_depot(
-            tx.session, depot, await sql.depot_classification(tx.session, depot_id)
-        )
+        await sql.save_depot(tx.session, depot)
         tx.emit(
             r.DepotStatusChangedV1,
             r.DepotStatusChanged(depot_id=depot_id, status="lost", cause=data.disruption_id),

@@ -7,6 +7,7 @@ from typing import Literal
 
 DepotStatus = Literal["operational", "lost"]
 ReservationStatus = Literal["reserved", "rejected", "released", "dispatched"]
+Classification = Literal["public", "restricted", "military"]
 
 
 class ReservesError(Exception):
@@ -44,6 +45,7 @@ class Depot:
     tier: str
     owner: str
     status: DepotStatus = "operational"
+    classification: Classification = "public"
     stock: dict[str, StockLine] = field(default_factory=dict)
 
     def line(self, commodity: str) -> StockLine:
