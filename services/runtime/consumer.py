@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.catalogue import Event, parse_event
@@ -23,6 +24,10 @@ from services.runtime.wire import EVENT_FIELD
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Transaction], Awaitable[None]]
+
+
+class _AlreadyApplied(Exception):
+    """The inbox already holds this event id."""
 
 
 class Unprocessable(Exception):
@@ -130,23 +135,29 @@ class EntryProcessor:
         return Outcome("applied" if applied else "duplicate", event.type)
 
     async def _apply(self, event: Event, stream: str) -> bool:
-        async with self._sessions() as session, session.begin():
-            seen = await session.scalar(
-                select(self._inbox.c.event_id).where(self._inbox.c.event_id == event.id)
-            )
-            if seen is not None:
-                return False
-            tx = Transaction(session, Cause.of(event), f"/hinterland/{self.service}")
-            await self._handler(event, tx)
-            await session.execute(
-                insert(self._inbox).values(
-                    event_id=event.id,
-                    stream=stream,
-                    event_type=event.type,
-                    processed_at=datetime.now(UTC),
-                )
-            )
-            await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
+        """Apply in one transaction; False if the event id was applied before.
+
+        The inbox row is inserted first: its primary key claims the event id, so a duplicate
+        (or a concurrent second delivery, which waits on the first's row) fails right there.
+        """
+        try:
+            async with self._sessions() as session, session.begin():
+                try:
+                    await session.execute(
+                        insert(self._inbox).values(
+                            event_id=event.id,
+                            stream=stream,
+                            event_type=event.type,
+                            processed_at=datetime.now(UTC),
+                        )
+                    )
+                except IntegrityError as exc:
+                    raise _AlreadyApplied from exc
+                tx = Transaction(session, Cause.of(event), f"/hinterland/{self.service}")
+                await self._handler(event, tx)
+                await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
+        except _AlreadyApplied:
+            return False
         self._on_committed()
         return True
 

@@ -37,6 +37,7 @@ async def depots_at(session: AsyncSession, node_ids: list[str]) -> list[str]:
 
 
 async def save_depot(session: AsyncSession, depot: Depot) -> None:
+    """Write the depot's own row (registration, status); stock lines go through save_line."""
     await upsert(
         session,
         t.depots,
@@ -50,13 +51,17 @@ async def save_depot(session: AsyncSession, depot: Depot) -> None:
             "classification": depot.classification,
         },
     )
-    for line in depot.stock.values():
-        await upsert(
-            session,
-            t.stock,
-            {"depot_id": depot.depot_id, "commodity": line.commodity},
-            {"on_hand_kg": line.on_hand_kg, "reserved_kg": line.reserved_kg},
-        )
+
+
+async def save_line(session: AsyncSession, depot: Depot, commodity: str) -> None:
+    """Write one stock line: every stock change touches exactly one commodity."""
+    line = depot.line(commodity)
+    await upsert(
+        session,
+        t.stock,
+        {"depot_id": depot.depot_id, "commodity": commodity},
+        {"on_hand_kg": line.on_hand_kg, "reserved_kg": line.reserved_kg},
+    )
 
 
 async def reservation(session: AsyncSession, reservation_id: str) -> Row[Any] | None:

@@ -59,7 +59,7 @@ async def report_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
     data = evt.data
     depot = await _depot(tx, data.depot_id)
     depot.report_level(data.commodity, to_kg(data.quantity, data.unit))
-    await sql.save_depot(tx.session, depot)
+    await sql.save_line(tx.session, depot, data.commodity)
     await _publish_level(tx, depot, data.commodity)
 
 
@@ -101,7 +101,7 @@ async def reserve(evt: d.ReservationRequestedV1, tx: Transaction) -> None:
         )
         return
     assert depot is not None
-    await sql.save_depot(tx.session, depot)
+    await sql.save_line(tx.session, depot, data.commodity)
     tx.emit(
         r.StockReservedV1,
         r.StockReserved(
@@ -123,7 +123,7 @@ async def release(evt: d.ReleaseRequestedV1, tx: Transaction) -> None:
         return  # nothing held: releasing is idempotent
     depot = await _depot(tx, row.depot_id)
     depot.release(row.commodity, row.quantity_kg)
-    await sql.save_depot(tx.session, depot)
+    await sql.save_line(tx.session, depot, row.commodity)
     await sql.set_reservation_status(tx.session, row.reservation_id, "released")
     tx.emit(
         r.StockReleasedV1,
@@ -145,7 +145,7 @@ async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
             continue
         depot = await _depot(tx, row.depot_id)
         depot.dispatch(row.commodity, row.quantity_kg)
-        await sql.save_depot(tx.session, depot)
+        await sql.save_line(tx.session, depot, row.commodity)
         await sql.set_reservation_status(tx.session, reservation_id, "dispatched")
         tx.emit(
             r.StockDispatchedV1,
