@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.catalogue import Event, parse_event
-from contracts.envelope import Mode
+from contracts.envelope import Envelope, Mode
 from contracts.streams import dead_letter
 from services.runtime import outbox
 from services.runtime.transaction import Cause, Transaction
@@ -36,6 +36,15 @@ class Unprocessable(Exception):
     Raised by a handler, it sends the entry straight to the dead-letter stream with the
     message as the reason; retrying would not help.
     """
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """An entry that decoded and is for us: what remains is to apply it."""
+
+    entry_id: str
+    raw: bytes
+    event: Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +96,45 @@ class EntryProcessor:
         return f"{self.group}:attempts:{stream}", f"{self.group}:errors:{stream}"
 
     async def process(self, stream: str, entry_id: str, data: Mapping[bytes, bytes]) -> Outcome:
-        attempts_key, errors_key = self._keys(stream)
-        attempts = int(await self._redis.hincrby(attempts_key, entry_id, 1))
+        [outcome] = await self.process_batch(stream, [(entry_id, data)])
+        return outcome
+
+    async def process_batch(
+        self, stream: str, entries: Sequence[tuple[str, Mapping[bytes, bytes]]]
+    ) -> list[Outcome]:
+        """Process the entries of one read, in order; returns one outcome per entry.
+
+        The valid entries are applied in one transaction (one commit and one XACK for the
+        read); if any of them fails, each is retried in a transaction of its own, so a bad
+        entry only ever holds back itself.
+        """
+        attempts_key, _ = self._keys(stream)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for entry_id, _data in entries:
+                pipe.hincrby(attempts_key, entry_id, 1)
+            counts = await pipe.execute()
+        outcomes: dict[str, Outcome] = {}
+        ready: list[_Ready] = []
+        for (entry_id, data), attempts in zip(entries, counts, strict=True):
+            screened = await self._screen(stream, entry_id, data, int(attempts))
+            if isinstance(screened, Outcome):
+                outcomes[entry_id] = screened
+            else:
+                ready.append(screened)
+        together = await self._apply_together(stream, ready) if len(ready) > 1 else None
+        for r in ready:
+            if together is not None:
+                outcomes[r.entry_id] = Outcome(
+                    "applied" if r.entry_id in together else "duplicate", r.event.type
+                )
+            else:
+                outcomes[r.entry_id] = await self._apply_one(stream, r)
+        return [outcomes[entry_id] for entry_id, _data in entries]
+
+    async def _screen(
+        self, stream: str, entry_id: str, data: Mapping[bytes, bytes], attempts: int
+    ) -> Outcome | _Ready:
+        """Everything decided before touching the database: decode, route, give up."""
         raw = data.get(EVENT_FIELD.encode())
         if raw is None:
             names = sorted(k.decode(errors="replace") for k in data)
@@ -104,7 +150,7 @@ class EntryProcessor:
         except ValidationError as exc:
             return await self._dead(stream, entry_id, raw, f"invalid event: {_explain(exc)}")
         if event.type not in self._handled.get(stream, frozenset()):
-            await self._ack(stream, entry_id)
+            await self._ack(stream, [entry_id])
             return Outcome("ignored", event.type)
         if event.mode != self._mode:
             return await self._dead(
@@ -115,7 +161,7 @@ class EntryProcessor:
                 "exercise and live state are never mixed",
             )
         if attempts > self._max:
-            last = await self._redis.hget(errors_key, entry_id)
+            last = await self._redis.hget(self._keys(stream)[1], entry_id)
             reason = _text(last) if last else "unknown error"
             return await self._dead(
                 stream,
@@ -123,16 +169,65 @@ class EntryProcessor:
                 raw,
                 f"handler failed {attempts - 1} times; last error: {reason}",
             )
+        return _Ready(entry_id, raw, event)
+
+    async def _apply_one(self, stream: str, r: _Ready) -> Outcome:
         try:
-            applied = await self._apply(event, stream)
+            applied = await self._apply(r.event, stream)
         except Unprocessable as exc:
-            return await self._dead(stream, entry_id, raw, f"{event.type} {event.id}: {exc}")
+            return await self._dead(
+                stream, r.entry_id, r.raw, f"{r.event.type} {r.event.id}: {exc}"
+            )
         except Exception as exc:  # the entry stays pending and is reclaimed later
-            log.warning("%s: %s on %s failed: %r", self.service, event.type, entry_id, exc)
-            await self._redis.hset(errors_key, entry_id, repr(exc)[:2000])
+            log.warning("%s: %s on %s failed: %r", self.service, r.event.type, r.entry_id, exc)
+            await self._redis.hset(self._keys(stream)[1], r.entry_id, repr(exc)[:2000])
             return Outcome("failed", repr(exc))
-        await self._ack(stream, entry_id)
-        return Outcome("applied" if applied else "duplicate", event.type)
+        await self._ack(stream, [r.entry_id])
+        return Outcome("applied" if applied else "duplicate", r.event.type)
+
+    async def _apply_together(self, stream: str, ready: Sequence[_Ready]) -> set[str] | None:
+        """Apply several entries in one transaction; the entry ids applied, or None if it failed."""
+        applied: list[_Ready] = []
+        try:
+            async with self._sessions() as session, session.begin():
+                seen = set(
+                    await session.scalars(
+                        select(self._inbox.c.event_id).where(
+                            self._inbox.c.event_id.in_([r.event.id for r in ready])
+                        )
+                    )
+                )
+                emitted: list[Envelope] = []
+                for r in ready:
+                    if r.event.id in seen:
+                        continue
+                    seen.add(r.event.id)  # the same event twice in one read applies once
+                    tx = Transaction(session, Cause.of(r.event), f"/hinterland/{self.service}")
+                    await self._handler(r.event, tx)
+                    emitted.extend(tx.emitted)
+                    applied.append(r)
+                if applied:
+                    now = datetime.now(UTC)
+                    await session.execute(
+                        insert(self._inbox),
+                        [
+                            {
+                                "event_id": r.event.id,
+                                "stream": stream,
+                                "event_type": r.event.type,
+                                "processed_at": now,
+                            }
+                            for r in applied
+                        ],
+                    )
+                await outbox.store(session, self._outbox, self._out_stream, emitted)
+        except Exception as exc:
+            log.info("%s: batch of %d failed (%r); one by one", self.service, len(ready), exc)
+            return None
+        await self._ack(stream, [r.entry_id for r in ready])
+        if applied:
+            self._on_committed()
+        return {r.entry_id for r in applied}
 
     async def _apply(self, event: Event, stream: str) -> bool:
         """Apply in one transaction; False if the event id was applied before.
@@ -162,16 +257,16 @@ class EntryProcessor:
         return True
 
     async def _ack(
-        self, stream: str, entry_id: str, dead: Mapping[str, str | bytes] | None = None
+        self, stream: str, entry_ids: Sequence[str], dead: Mapping[str, str | bytes] | None = None
     ) -> None:
         """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone."""
         attempts_key, errors_key = self._keys(stream)
         async with self._redis.pipeline(transaction=True) as pipe:
             if dead is not None:
                 pipe.xadd(dead_letter(stream), dict(dead))  # type: ignore[arg-type]
-            pipe.xack(stream, self.group, entry_id)
-            pipe.hdel(attempts_key, entry_id)
-            pipe.hdel(errors_key, entry_id)
+            pipe.xack(stream, self.group, *entry_ids)
+            pipe.hdel(attempts_key, *entry_ids)
+            pipe.hdel(errors_key, *entry_ids)
             await pipe.execute()
 
     async def _dead(self, stream: str, entry_id: str, raw: bytes, reason: str) -> Outcome:
@@ -184,7 +279,7 @@ class EntryProcessor:
             "group": self.group,
             "failed_at": datetime.now(UTC).isoformat(),
         }
-        await self._ack(stream, entry_id, letter)
+        await self._ack(stream, [entry_id], letter)
         return Outcome("dead", reason)
 
 

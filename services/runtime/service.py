@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisStreamMessage
+from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMessage
 from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -113,12 +113,19 @@ class ServiceRuntime:
             raw = msg.raw_message
             await processor.process(raw["channel"], raw["message_ids"][0].decode(), raw["data"])
 
+        async def on_read(msg: RedisBatchStreamMessage) -> None:
+            raw = msg.raw_message
+            ids = [entry_id.decode() for entry_id in raw["message_ids"]]
+            await processor.process_batch(raw["channel"], list(zip(ids, raw["data"], strict=True)))
+
         for name in self.spec.inputs:
             stream = self.stream(name)
+            # One read of up to max_records entries is applied in one transaction.
             reader = StreamSub(
                 stream,
                 group=self.group,
                 consumer=s.consumer_name,
+                batch=True,
                 max_records=s.max_records,
                 polling_interval=s.polling_ms,
             )
@@ -130,13 +137,18 @@ class ServiceRuntime:
                 min_idle_time=s.reclaim_idle_ms,
                 polling_interval=max(s.reclaim_idle_ms // 2, 10),
             )
-            for sub, title in ((reader, "read"), (reclaimer, "reclaim")):
-                broker.subscriber(
-                    stream=sub,
-                    ack_policy=AckPolicy.MANUAL,
-                    title=f"{self.spec.name}:{stream}:{title}",
-                    description=f"{self.spec.name} consumes {stream} ({title})",
-                )(on_entry)
+            broker.subscriber(
+                stream=reader,
+                ack_policy=AckPolicy.MANUAL,
+                title=f"{self.spec.name}:{stream}:read",
+                description=f"{self.spec.name} consumes {stream}",
+            )(on_read)
+            broker.subscriber(
+                stream=reclaimer,
+                ack_policy=AckPolicy.MANUAL,
+                title=f"{self.spec.name}:{stream}:reclaim",
+                description=f"{self.spec.name} reclaims pending entries of {stream}",
+            )(on_entry)
         for name in {self.spec.output, *self.spec.inputs}:
             # Documentation only (AsyncAPI): what each stream carries. Publishing goes
             # through the outbox relay, in our plain-JSON wire format.

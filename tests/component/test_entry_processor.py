@@ -248,3 +248,61 @@ async def test_a_handler_that_recovers_applies_the_entry_on_a_later_delivery(
     assert (await processor.process(STREAM, entry_id, data)).kind == "applied"
     assert await world.count(tables.depots) == 1
     assert await world.pending() == 0
+
+
+async def deliver_read(world: World, *events: Envelope) -> list[tuple[str, dict[bytes, bytes]]]:
+    """XADD several entries and read them in one XREADGROUP, as the batch reader does."""
+    for e in events:
+        await world.redis.xadd(STREAM, entry(e))  # type: ignore[arg-type]
+    batch: Any = await world.redis.xreadgroup(GROUP, "c1", {STREAM: ">"}, count=len(events))
+    [(_, rows)] = batch
+    return [(eid.decode(), data) for eid, data in rows]
+
+
+def stock_report(event_id: str, depot_id: str, tonnes: float) -> StockLevelReportedV1:
+    return StockLevelReportedV1(
+        id=event_id,
+        source="/test",
+        time="2026-05-12T06:00:00+00:00",
+        correlationid="test-run",
+        data=StockLevelReported(depot_id=depot_id, commodity="water", quantity=tonnes, unit="t"),
+    )
+
+
+async def test_one_read_is_applied_together_and_a_repeated_event_in_it_only_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="services.runtime.consumer")
+    depot = depot_registered()
+    rows = await deliver_read(
+        world, depot, stock_report("s-1", "D-1", 5), depot, stock_report("s-2", "D-1", 7)
+    )
+    outcomes = await world.processor().process_batch(STREAM, rows)
+    assert [o.kind for o in outcomes] == ["applied", "applied", "duplicate", "applied"]
+    assert await world.count(tables.inbox) == 3
+    assert await world.count(tables.outbox) == 3
+    assert await world.pending() == 0
+    async with world.sessions() as session:
+        on_hand = await session.scalar(select(tables.stock.c.on_hand_kg))
+    assert on_hand == 7_000  # applied in order: the later count wins
+    assert "one by one" not in caplog.text  # one transaction, no fallback
+
+
+async def test_a_bad_entry_in_a_read_holds_back_only_itself(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="services.runtime.consumer")
+    rows = await deliver_read(
+        world,
+        depot_registered(),
+        stock_report("s-1", "D-NOWHERE", 5),  # unknown depot: unprocessable
+        stock_report("s-2", "D-1", 7),
+    )
+    outcomes = await world.processor().process_batch(STREAM, rows)
+    assert [o.kind for o in outcomes] == ["applied", "dead", "applied"]
+    assert "unknown depot 'D-NOWHERE'" in outcomes[1].detail
+    assert await world.count(tables.inbox) == 2
+    [letter] = await world.dead_letters()
+    assert letter[b"entry_id"].decode() == rows[1][0]
+    assert await world.pending() == 0
+    assert "one by one" in caplog.text  # the read's transaction failed and was retried singly

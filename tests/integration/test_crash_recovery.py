@@ -16,7 +16,7 @@ from tests.integration.processes import ServiceProcess, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(150)]
 
-NODES = 400
+NODES = 2000  # enough that a kill early in the run always lands mid-batch
 
 
 def _node_event(node_id: str) -> str:
@@ -72,6 +72,9 @@ def test_transport_killed_mid_batch_registers_every_node_exactly_once_after_rest
         "HINTERLAND_DATABASE_URL": service_database,
         "HINTERLAND_NAMESPACE": namespace,
         "HINTERLAND_RECLAIM_IDLE_MS": "1000",
+        # Big reads: a read's entries stay pending until its one commit, so a kill taken
+        # while entries are pending lands inside a read almost surely.
+        "HINTERLAND_MAX_RECORDS": "200",
         "HINTERLAND_CONSUMER_NAME": "transport-1",
     }
     client = redis.Redis.from_url(redis_url)
@@ -91,7 +94,15 @@ def test_transport_killed_mid_batch_registers_every_node_exactly_once_after_rest
             pipe.execute()
 
         # Kill it while it is working through the batch: some applied, most not.
-        eventually(lambda: _nodes_in_db(db, prefix) >= 10, 30, "transport applying nodes", 0.01)
+        eventually(
+            lambda: (
+                _nodes_in_db(db, prefix) >= 10
+                and client.xpending(ingress, "transport")["pending"] > 0
+            ),
+            30,
+            "transport applying nodes with a read in flight",
+            0.005,
+        )
         first.kill()
         applied_before_kill = _nodes_in_db(db, prefix)
         assert applied_before_kill < NODES, "the kill came too late to prove anything"
