@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,16 +94,19 @@ def test_transport_killed_mid_batch_registers_every_node_exactly_once_after_rest
                 pipe.xadd(ingress, {"event": _node_event(node_id)})
             pipe.execute()
 
-        # Kill it while it is working through the batch: some applied, most not.
-        eventually(
-            lambda: (
-                _nodes_in_db(db, prefix) >= 10
-                and client.xpending(ingress, "transport")["pending"] > 0
-            ),
-            30,
-            "transport applying nodes with a read in flight",
-            0.005,
-        )
+        # Kill it while it is working through a read: freeze it (SIGSTOP) and look; if the
+        # freeze fell between two reads (nothing pending), let it run on and try again.
+        def frozen_mid_read() -> bool:
+            assert first.proc is not None
+            if _nodes_in_db(db, prefix) < 10:
+                return False
+            first.proc.send_signal(signal.SIGSTOP)
+            if client.xpending(ingress, "transport")["pending"] > 0:
+                return True
+            first.proc.send_signal(signal.SIGCONT)
+            return False
+
+        eventually(frozen_mid_read, 30, "transport frozen with a read in flight", 0.005)
         first.kill()
         applied_before_kill = _nodes_in_db(db, prefix)
         assert applied_before_kill < NODES, "the kill came too late to prove anything"
