@@ -147,7 +147,6 @@ class Planner:
         self._on_committed = on_committed
         self._wake = asyncio.Event()
         self.busy = False
-        self.plans_published = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -225,10 +224,7 @@ class Planner:
             )
             await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
         self._on_committed()
-        if plan is not None:
-            self.plans_published += 1
-            return plan_id
-        return None
+        return plan_id if plan is not None else None
 
     async def _publish(
         self,
