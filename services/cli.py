@@ -21,8 +21,10 @@ app = typer.Typer(
 )
 exercise = typer.Typer(help="Crisis exercises on the embedded bus.", no_args_is_help=True)
 schemas = typer.Typer(help="The published event contracts.", no_args_is_help=True)
+bench = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 app.add_typer(exercise, name="exercise")
 app.add_typer(schemas, name="schemas")
+app.add_typer(bench, name="bench")
 console = Console()
 
 API = typer.Option("http://127.0.0.1:8080", envvar="HINTERLAND_API", help="Dispatch HTTP API.")
@@ -215,3 +217,18 @@ def asyncapi(out: Path = typer.Option(Path("contracts/asyncapi.json"))) -> None:
 
     out.write_text(json.dumps(asyncapi_document(), indent=2, sort_keys=True) + "\n")
     console.print(str(out))
+
+
+@bench.command(
+    "routing",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench_routing(ctx: typer.Context) -> None:
+    """Solve VRPLIB/Solomon/Homberger/Li&Lim instances with the routing core; table and CSV.
+
+    Arguments go to the runner: PATH|SET|NAME... [--budget S] [--csv OUT.csv] (see --help).
+    """
+    from services.bench.runner import main
+
+    raise typer.Exit(main(list(ctx.args)))

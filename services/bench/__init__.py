@@ -1,0 +1,1 @@
+"""Routing benchmark harness: classic VRPTW/PDPTW instances through the dispatch solver."""
