@@ -12,7 +12,12 @@ class DispatchSettings(ServiceSettings):
         50, description="Search budget in solutions: deterministic, used in exercises."
     )
     time_limit_s: float | None = Field(
-        None, description="Wall-clock search budget (live dispatch may prefer it)."
+        30.0,
+        description=(
+            "Backstop on the search: guided local search may never reach the solution limit "
+            "(tight windows), so a wall-clock limit always applies too; a plan it cut short "
+            "is logged as not reproducible."
+        ),
     )
     debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
     http_host: str = "127.0.0.1"

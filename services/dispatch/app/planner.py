@@ -192,6 +192,14 @@ class Planner:
         started = time.perf_counter()
         plan = await solve(problem, self.params) if problem.needs else None
         solve_ms = int((time.perf_counter() - started) * 1000)
+        limit = self.params.time_limit_s
+        if plan is not None and limit is not None and solve_ms >= 0.95 * limit * 1000:
+            log.warning(
+                "search for request %s ended on the %.0f s time limit, not the solution limit: "
+                "a replay may not reproduce this plan",
+                request_id,
+                limit,
+            )
         version = last_version + 1
         plan_id = f"P{version:04d}-{request_id[:8]}"
 
