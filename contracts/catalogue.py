@@ -6,7 +6,7 @@ from typing import Annotated, Final
 
 from pydantic import Field, TypeAdapter
 
-from contracts import dispatch, incidents, reserves, streams, transport
+from contracts import dispatch, execution, incidents, reserves, streams, transport
 from contracts.envelope import Envelope
 
 Event = Annotated[
@@ -30,7 +30,8 @@ Event = Annotated[
     | dispatch.PlanPublishedV1
     | dispatch.ReservationRequestedV1
     | dispatch.ReleaseRequestedV1
-    | dispatch.DispatchOrderIssuedV1,
+    | dispatch.DispatchOrderIssuedV1
+    | execution.OrderProgressReportedV1,
     Field(discriminator="type"),
 ]
 
@@ -58,6 +59,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     dispatch.ReservationRequestedV1,
     dispatch.ReleaseRequestedV1,
     dispatch.DispatchOrderIssuedV1,
+    execution.OrderProgressReportedV1,
 )
 
 
@@ -83,6 +85,7 @@ INGRESS_TYPES: Final = frozenset(
         transport.AssetStatusChangedV1,
         transport.LinkStatusChangedV1,
         transport.NodeStatusChangedV1,
+        execution.OrderProgressReportedV1,
     )
 )
 """Types an integrated system may publish on ``ingress.events``."""
