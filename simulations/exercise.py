@@ -13,7 +13,8 @@ from typing import Any
 from contracts.catalogue import parse_event
 from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedV1
 from contracts.incidents import NeedRaisedV1
-from simulations.harness import embedded_redis, play, running_world
+from simulations.execution import Fleet
+from simulations.harness import Breakdown, embedded_redis, play, running_world
 from simulations.scenario import Scenario, TimedEvent, load_scenario
 
 PRIORITIES = ("life_saving", "sustaining", "routine")
@@ -174,12 +175,20 @@ async def run_exercise(
     for leftover in run_dir.glob("hinterland.sqlite*"):
         leftover.unlink()
     events = scenario.events(run_id)
+    fleet = Fleet(
+        scenario.start, run_id, classification={a.asset_id: c for a, c in scenario.assets}
+    )
+    breakdowns = [
+        Breakdown(b.at, b.asset_id, b.repair_h) for b in getattr(scenario, "breakdowns", ())
+    ]
     started = time.perf_counter()
     with embedded_redis() as redis_url:
         async with running_world(
             redis_url=redis_url, database_url=f"sqlite+aiosqlite:///{db_file}"
         ) as world:
-            await play(world, events, progress)
+            await play(
+                world, events, progress, fleet=fleet, breakdowns=breakdowns, end=scenario.end
+            )
             recorded = await world.recorded()
     report = _summarise(scenario, recorded)
     report["wall_time_s"] = round(time.perf_counter() - started, 2)

@@ -10,13 +10,16 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from contracts.streams import ALL, namespaced
+from contracts.catalogue import parse_event
+from contracts.dispatch import DispatchOrderIssuedV1
+from contracts.streams import ALL, DISPATCH, namespaced
 from services.dispatch.app.planner import Planner
 from services.dispatch.bootstrap import create_runtime as create_dispatch
 from services.dispatch.settings import DispatchSettings
@@ -25,6 +28,8 @@ from services.runtime.service import ServiceRuntime
 from services.runtime.settings import ServiceSettings
 from services.runtime.wire import encode, fields
 from services.transport.bootstrap import create_runtime as create_transport
+from simulations.clock import Clock
+from simulations.execution import Fleet
 from simulations.scenario import TimedEvent
 
 
@@ -146,6 +151,22 @@ class World:
         """What an integrated system does: XADD the envelope JSON on the ingress stream."""
         await self.redis.xadd(namespaced(event.stream, self.namespace), fields(encode(event.event)))  # type: ignore[arg-type]
 
+    async def orders_since(self, cursor: str) -> tuple[list[DispatchOrderIssuedV1], str]:
+        """Dispatch orders published after stream id ``cursor``, and the new cursor."""
+        stream = namespaced(DISPATCH, self.namespace)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
+            stream, min=f"({cursor}"
+        )
+        orders = []
+        for eid, data in entries:
+            cursor = eid.decode()
+            raw = data.get(b"event", b"")
+            if b"dispatch_order_issued" in raw:
+                event = parse_event(raw)
+                if isinstance(event, DispatchOrderIssuedV1):
+                    orders.append(event)
+        return orders, cursor
+
     async def recorded(self) -> dict[str, list[tuple[str, bytes]]]:
         """Every entry of every stream (and dead-letter stream), in order."""
         out: dict[str, list[tuple[str, bytes]]] = {}
@@ -167,17 +188,59 @@ async def running_world(**kwargs: Any) -> AsyncIterator[World]:
         await world.stop()
 
 
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    at: datetime
+    asset_id: str
+    repair_h: float | None = None
+
+
 async def play(
     world: World,
-    events: list[TimedEvent],
+    events: Sequence[TimedEvent],
     progress: Callable[[int, int, TimedEvent], None] = lambda *_: None,
+    fleet: Fleet | None = None,
+    breakdowns: Sequence[Breakdown] = (),
+    end: datetime | None = None,
+    clock: Clock | None = None,
 ) -> None:
-    """Publish the timeline; all events of one instant go together, then the bus settles."""
-    i = 0
-    while i < len(events):
-        at = events[i].at
+    """Play the timeline in simulated time, with vehicles executing what dispatch orders.
+
+    The next instant is the earliest of the next inject, the next breakdown and the next
+    vehicle event. Everything of one instant is published together, then the bus settles
+    (plans made, orders issued), then the new orders start driving. Nothing depends on the
+    machine's speed, so a run is reproducible event for event.
+    """
+    i = b = 0
+    cursor = "0-0"
+    breakdowns = sorted(breakdowns, key=lambda x: x.at)
+    while True:
+        candidates = [events[i].at] if i < len(events) else []
+        if b < len(breakdowns):
+            candidates.append(breakdowns[b].at)
+        if fleet is not None and (next_move := fleet.next_time()) is not None:
+            candidates.append(next_move)
+        if not candidates:
+            break
+        at = min(candidates)
+        if end is not None and at > end:
+            break
+        if clock is not None:
+            await clock.reach(at, next_inject=events[i].at if i < len(events) else None)
+        batch: list[TimedEvent] = []
         while i < len(events) and events[i].at == at:
-            await world.publish(events[i])
+            batch.append(events[i])
             progress(i + 1, len(events), events[i])
             i += 1
+        if fleet is not None:
+            batch += fleet.advance(at)
+            while b < len(breakdowns) and breakdowns[b].at == at:
+                fleet.break_down(breakdowns[b].asset_id, breakdowns[b].repair_h)
+                b += 1
+            batch += fleet.advance(at)
+        for event in batch:
+            await world.publish(event)
         await world.quiet.wait()
+        if fleet is not None:
+            orders, cursor = await world.orders_since(cursor)
+            fleet.dispatch(orders)

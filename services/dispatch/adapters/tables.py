@@ -75,6 +75,7 @@ needs = Table(
     Column("classification", String(16), nullable=False),
     Column("raised_at", DateTime(timezone=True), nullable=False),
     Column("committed_kg", BigInteger, nullable=False),
+    Column("delivered_kg", BigInteger, nullable=False, server_default="0"),
     Column("first_eta", DateTime(timezone=True), nullable=True),
     Column("reason", String(40), nullable=True),
     Column("detail", Text, nullable=False),
@@ -110,6 +111,18 @@ orders = Table(
     Column("plan_id", String(128), nullable=False),
     Column("vehicle_id", String(128), nullable=False),
     Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="issued"),
+)
+
+deliveries = Table(
+    "dispatch_deliveries",
+    metadata,
+    Column("order_id", String(128), primary_key=True),
+    Column("stop_index", Integer, primary_key=True),
+    Column("need_id", String(128), primary_key=True),
+    Column("depot_id", String(128), primary_key=True),
+    Column("quantity_kg", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
 )
 
 triggers = Table(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from contracts import dispatch as d
+from contracts import execution as ex
 from contracts import incidents as i
 from contracts import reserves as r
 from contracts import transport as tr
@@ -95,12 +97,24 @@ async def asset_registered(evt: tr.AssetRegisteredV1, tx: Transaction) -> None:
 
 async def asset_status(evt: tr.AssetStatusChangedV1, tx: Transaction) -> None:
     a = evt.data
+    before = (
+        await tx.session.execute(select(t.assets).where(t.assets.c.asset_id == a.asset_id))
+    ).first()
+    # A vehicle freed where and when the plan expected it changes nothing worth a re-plan.
+    expected = (
+        a.status == "available"
+        and before is not None
+        and before.status == "assigned"
+        and before.busy_until is not None
+        and _aware(before.busy_until) <= evt.time
+        and a.node_id in (None, before.node_id)
+    )
     values: dict[str, Any] = {"status": a.status}
     if a.node_id:
         values["node_id"] = a.node_id
     values["busy_until"] = datetime.fromisoformat(a.until) if a.until else None
     await upsert(tx.session, t.assets, {"asset_id": a.asset_id}, values)
-    if a.status != "assigned":  # assignments are our own orders echoed back
+    if a.status != "assigned" and not expected:  # assignments are our own orders echoed back
         await add_trigger(tx, evt, f"asset {a.asset_id} {a.status}")
 
 
@@ -280,6 +294,70 @@ async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: s
     tx.emit(d.DispatchOrderIssuedV1, order, subject=vehicle_id, classification=classification)  # type: ignore[arg-type]
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> None:
+    """Count what was handed over; give back to planning what a broken-down vehicle still owed."""
+    p = evt.data
+    order = (
+        await tx.session.execute(select(t.orders).where(t.orders.c.order_id == p.order_id))
+    ).first()
+    if order is None:
+        raise OrderNotYetKnown(f"progress on order {p.order_id!r}, which dispatch has not issued")
+    if p.stage == "unloaded":
+        for cargo in p.cargo:
+            await tx.session.execute(
+                insert(t.deliveries).values(
+                    order_id=p.order_id,
+                    stop_index=p.stop_index or 0,
+                    need_id=cargo.need_id,
+                    depot_id=cargo.depot_id,
+                    quantity_kg=cargo.quantity_kg,
+                    at=evt.time,
+                )
+            )
+            await tx.session.execute(
+                update(t.needs)
+                .where(t.needs.c.need_id == cargo.need_id)
+                .values(delivered_kg=t.needs.c.delivered_kg + cargo.quantity_kg)
+            )
+    elif p.stage == "completed":
+        await tx.session.execute(
+            update(t.orders).where(t.orders.c.order_id == p.order_id).values(status="completed")
+        )
+    elif p.stage == "broken_down" and order.status == "issued":
+        held: dict[str, int] = defaultdict(int)
+        for row in await tx.session.execute(
+            select(t.reservations).where(
+                t.reservations.c.plan_id == order.plan_id,
+                t.reservations.c.vehicle_id == order.vehicle_id,
+                t.reservations.c.status == "dispatched",
+            )
+        ):
+            held[row.need_id] += row.quantity_kg
+        for row in await tx.session.execute(
+            select(t.deliveries).where(t.deliveries.c.order_id == p.order_id)
+        ):
+            held[row.need_id] -= row.quantity_kg
+        for need_id, owed in sorted(held.items()):
+            if owed > 0:
+                await tx.session.execute(
+                    update(t.needs)
+                    .where(t.needs.c.need_id == need_id)
+                    .values(committed_kg=t.needs.c.committed_kg - owed)
+                )
+        await tx.session.execute(
+            update(t.orders).where(t.orders.c.order_id == p.order_id).values(status="broken_down")
+        )
+        await add_trigger(tx, evt, f"vehicle {p.vehicle_id} broke down at {p.node_id}")
+
+
+class OrderNotYetKnown(Exception):
+    """Progress on an order we have not issued yet (or not yet seen): retry, then dead-letter."""
+
+
 _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(tr.NodeRegisteredV1): node_registered,
     type_name(tr.LinkRegisteredV1): link_registered,
@@ -295,12 +373,19 @@ _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(r.ReservationRejectedV1): reservation_answered,
     type_name(i.NeedRaisedV1): need_raised,
     type_name(i.DisruptionReportedV1): disruption_reported,
+    type_name(ex.OrderProgressReportedV1): order_progress,
 }
 HANDLED = frozenset(_HANDLERS)
 
 # Dispatch reads transport's and reserves' view of the world, but needs and alerts straight
 # from ingress; the registrations on ingress are for the owning services, not for us.
-INGRESS_TYPES = frozenset({type_name(i.NeedRaisedV1), type_name(i.DisruptionReportedV1)})
+INGRESS_TYPES = frozenset(
+    {
+        type_name(i.NeedRaisedV1),
+        type_name(i.DisruptionReportedV1),
+        type_name(ex.OrderProgressReportedV1),
+    }
+)
 
 
 async def handle(event: Event, tx: Transaction) -> None:

@@ -25,7 +25,18 @@ async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
         owner=row.owner,
         status=row.status,
         classification=row.classification,
-        stock={r.commodity: StockLine(r.commodity, r.on_hand_kg, r.reserved_kg) for r in lines},
+        stock={
+            r.commodity: StockLine(
+                r.commodity,
+                r.on_hand_kg,
+                r.reserved_kg,
+                r.in_transit_kg,
+                r.delivered_kg,
+                r.adjusted_in_kg,
+                r.adjusted_out_kg,
+            )
+            for r in lines
+        },
     )
 
 
@@ -60,7 +71,14 @@ async def save_line(session: AsyncSession, depot: Depot, commodity: str) -> None
         session,
         t.stock,
         {"depot_id": depot.depot_id, "commodity": commodity},
-        {"on_hand_kg": line.on_hand_kg, "reserved_kg": line.reserved_kg},
+        {
+            "on_hand_kg": line.on_hand_kg,
+            "reserved_kg": line.reserved_kg,
+            "in_transit_kg": line.in_transit_kg,
+            "delivered_kg": line.delivered_kg,
+            "adjusted_in_kg": line.adjusted_in_kg,
+            "adjusted_out_kg": line.adjusted_out_kg,
+        },
     )
 
 
@@ -70,6 +88,17 @@ async def reservation(session: AsyncSession, reservation_id: str) -> Row[Any] | 
             select(t.reservations).where(t.reservations.c.reservation_id == reservation_id)
         )
     ).first()
+
+
+async def order_reservations(
+    session: AsyncSession, order_id: str, depot_id: str | None = None, need_id: str | None = None
+) -> list[Row[Any]]:
+    query = select(t.reservations).where(t.reservations.c.order_id == order_id)
+    if depot_id is not None:
+        query = query.where(t.reservations.c.depot_id == depot_id)
+    if need_id is not None:
+        query = query.where(t.reservations.c.need_id == need_id)
+    return list((await session.execute(query.order_by(t.reservations.c.reservation_id))).all())
 
 
 async def set_reservation_status(session: AsyncSession, reservation_id: str, status: str) -> None:

@@ -27,6 +27,10 @@ stock = Table(
     Column("commodity", String(64), primary_key=True),
     Column("on_hand_kg", BigInteger, nullable=False),
     Column("reserved_kg", BigInteger, nullable=False),
+    Column("in_transit_kg", BigInteger, nullable=False, server_default="0"),
+    Column("delivered_kg", BigInteger, nullable=False, server_default="0"),
+    Column("adjusted_in_kg", BigInteger, nullable=False, server_default="0"),
+    Column("adjusted_out_kg", BigInteger, nullable=False, server_default="0"),
 )
 
 reservations = Table(
@@ -39,6 +43,9 @@ reservations = Table(
     Column("commodity", String(64), nullable=False),
     Column("quantity_kg", BigInteger, nullable=False),
     Column("status", String(16), nullable=False),
+    Column("order_id", String(256), nullable=True, index=True),
+    Column("loaded_kg", BigInteger, nullable=False, server_default="0"),
+    Column("delivered_kg", BigInteger, nullable=False, server_default="0"),
 )
 
 outbox = outbox_table(metadata, "reserves")

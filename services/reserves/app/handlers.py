@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from contracts import dispatch as d
+from contracts import execution as ex
 from contracts import incidents as i
 from contracts import reserves as r
 from contracts.catalogue import Event, type_name
@@ -139,14 +140,14 @@ async def release(evt: d.ReleaseRequestedV1, tx: Transaction) -> None:
 
 
 async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
+    """The reservation now belongs to an order; the stock stays reserved until it is loaded."""
     for reservation_id in evt.data.reservation_ids:
         row = await sql.reservation(tx.session, reservation_id)
         if row is None or row.status != "reserved":
             continue
-        depot = await _depot(tx, row.depot_id)
-        depot.dispatch(row.commodity, row.quantity_kg)
-        await sql.save_line(tx.session, depot, row.commodity)
-        await sql.set_reservation_status(tx.session, reservation_id, "dispatched")
+        await sql.upsert_reservation(
+            tx.session, reservation_id, status="dispatched", order_id=evt.data.order_id
+        )
         tx.emit(
             r.StockDispatchedV1,
             r.StockDispatched(
@@ -158,7 +159,90 @@ async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
             ),
             subject=reservation_id,
         )
-        await _publish_level(tx, depot, row.commodity)
+
+
+class OrderNotYetKnown(Exception):
+    """A vehicle reported progress on an order we have not seen yet: retry, then dead-letter."""
+
+
+async def _cargo_rows(tx: Transaction, order_id: str, cargo: ex.Cargo) -> list[Any]:
+    rows = await sql.order_reservations(tx.session, order_id, cargo.depot_id, cargo.need_id)
+    if not rows:
+        raise OrderNotYetKnown(
+            f"no reservation of order {order_id!r} for {cargo.need_id} from {cargo.depot_id}"
+        )
+    return rows
+
+
+async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> None:
+    p = evt.data
+    if p.stage == "loaded":
+        for cargo in p.cargo:
+            rows = await _cargo_rows(tx, p.order_id, cargo)
+            room = sum(row.quantity_kg - row.loaded_kg for row in rows)
+            if cargo.quantity_kg > room:
+                raise Unprocessable(
+                    f"order {p.order_id} loaded {cargo.quantity_kg} kg of {cargo.commodity} for "
+                    f"{cargo.need_id} at {cargo.depot_id}; only {room} kg were reserved for it"
+                )
+            depot = await _depot(tx, cargo.depot_id)
+            depot.load(cargo.commodity, cargo.quantity_kg)
+            await sql.save_line(tx.session, depot, cargo.commodity)
+            left = cargo.quantity_kg
+            for row in rows:
+                take = min(left, row.quantity_kg - row.loaded_kg)
+                if take:
+                    await sql.upsert_reservation(
+                        tx.session, row.reservation_id, loaded_kg=row.loaded_kg + take
+                    )
+                    left -= take
+            await _publish_level(tx, depot, cargo.commodity)
+    elif p.stage == "unloaded":
+        for cargo in p.cargo:
+            rows = await _cargo_rows(tx, p.order_id, cargo)
+            aboard = sum(row.loaded_kg - row.delivered_kg for row in rows)
+            if cargo.quantity_kg > aboard:
+                raise Unprocessable(
+                    f"order {p.order_id} unloaded {cargo.quantity_kg} kg of {cargo.commodity} "
+                    f"for {cargo.need_id}; only {aboard} kg from {cargo.depot_id} were aboard"
+                )
+            depot = await _depot(tx, cargo.depot_id)
+            depot.deliver(cargo.commodity, cargo.quantity_kg)
+            await sql.save_line(tx.session, depot, cargo.commodity)
+            left = cargo.quantity_kg
+            for row in rows:
+                take = min(left, row.loaded_kg - row.delivered_kg)
+                if take:
+                    await sql.upsert_reservation(
+                        tx.session, row.reservation_id, delivered_kg=row.delivered_kg + take
+                    )
+                    left -= take
+    elif p.stage == "broken_down":
+        # What was loaded stays in transit with the vehicle; what was not loaded is freed.
+        for row in await sql.order_reservations(tx.session, p.order_id):
+            if row.status != "dispatched" or row.quantity_kg == row.loaded_kg:
+                continue
+            not_loaded = row.quantity_kg - row.loaded_kg
+            depot = await _depot(tx, row.depot_id)
+            depot.release(row.commodity, not_loaded)
+            await sql.save_line(tx.session, depot, row.commodity)
+            await sql.upsert_reservation(
+                tx.session,
+                row.reservation_id,
+                quantity_kg=row.loaded_kg,
+                status="dispatched" if row.loaded_kg else "released",
+            )
+            tx.emit(
+                r.StockReleasedV1,
+                r.StockReleased(
+                    reservation_id=row.reservation_id,
+                    depot_id=row.depot_id,
+                    commodity=row.commodity,
+                    quantity_kg=not_loaded,
+                ),
+                subject=row.reservation_id,
+            )
+            await _publish_level(tx, depot, row.commodity)
 
 
 async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
@@ -183,6 +267,7 @@ _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(d.ReleaseRequestedV1): release,
     type_name(d.DispatchOrderIssuedV1): dispatch_order,
     type_name(i.DisruptionReportedV1): disruption,
+    type_name(ex.OrderProgressReportedV1): order_progress,
 }
 HANDLED = frozenset(_HANDLERS)
 

@@ -16,9 +16,27 @@ class ReservesError(Exception):
 
 @dataclass(slots=True)
 class StockLine:
+    """One commodity at one depot, with the ledger that proves nothing was lost.
+
+    ``on_hand_kg`` includes what is reserved; stock leaves it only when a vehicle reports it
+    loaded, then sits in ``in_transit_kg`` until unloaded at the need (``delivered_kg``).
+    Absolute counts from the depot move ``on_hand_kg`` and are booked as adjustments, so that
+    always ``adjusted_in - adjusted_out == on_hand + in_transit + delivered``.
+    """
+
     commodity: str
     on_hand_kg: int
     reserved_kg: int = 0
+    in_transit_kg: int = 0
+    delivered_kg: int = 0
+    adjusted_in_kg: int = 0
+    adjusted_out_kg: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.adjusted_in_kg - self.adjusted_out_kg == (
+            self.on_hand_kg + self.in_transit_kg + self.delivered_kg
+        )
 
     @property
     def available_kg(self) -> int:
@@ -56,6 +74,11 @@ class Depot:
         if on_hand_kg < 0:
             raise ReservesError(f"depot {self.depot_id}: negative count for {commodity}")
         line = self.line(commodity)
+        change = on_hand_kg - line.on_hand_kg
+        if change > 0:
+            line.adjusted_in_kg += change
+        else:
+            line.adjusted_out_kg -= change
         line.on_hand_kg = on_hand_kg
         return line
 
@@ -83,13 +106,28 @@ class Depot:
             raise ReservesError(f"depot {self.depot_id}: releasing more {commodity} than reserved")
         line.reserved_kg -= quantity_kg
 
-    def dispatch(self, commodity: str, quantity_kg: int) -> None:
-        """Reserved stock leaves the depot."""
+    def load(self, commodity: str, quantity_kg: int) -> None:
+        """Reserved stock is loaded on a vehicle: it leaves the depot and is in transit."""
         line = self.line(commodity)
-        if line.reserved_kg < quantity_kg or line.on_hand_kg < quantity_kg:
-            raise ReservesError(f"depot {self.depot_id}: dispatching unreserved {commodity}")
+        if quantity_kg <= 0 or line.reserved_kg < quantity_kg or line.on_hand_kg < quantity_kg:
+            raise ReservesError(
+                f"depot {self.depot_id}: loading {quantity_kg} kg of {commodity} with "
+                f"{line.reserved_kg} kg reserved and {line.on_hand_kg} kg on hand"
+            )
         line.reserved_kg -= quantity_kg
         line.on_hand_kg -= quantity_kg
+        line.in_transit_kg += quantity_kg
+
+    def deliver(self, commodity: str, quantity_kg: int) -> None:
+        """Goods from this depot were handed over at a need."""
+        line = self.line(commodity)
+        if quantity_kg <= 0 or line.in_transit_kg < quantity_kg:
+            raise ReservesError(
+                f"depot {self.depot_id}: delivering {quantity_kg} kg of {commodity} with "
+                f"{line.in_transit_kg} kg in transit"
+            )
+        line.in_transit_kg -= quantity_kg
+        line.delivered_kg += quantity_kg
 
     def lose(self) -> bool:
         """Mark the depot lost; returns False if it already was."""

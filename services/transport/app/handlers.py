@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from contracts import dispatch as d
+from contracts import execution as ex
 from contracts import incidents as i
 from contracts import transport as tr
 from contracts.catalogue import Event, type_name
@@ -218,6 +219,32 @@ async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
     )
 
 
+async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> None:
+    """A vehicle finished its order (free where it is) or broke down (out of service)."""
+    p = evt.data
+    if p.stage not in ("completed", "broken_down"):
+        return
+    classification = await _asset_classification(tx, p.vehicle_id)
+    current = await tx.session.scalar(
+        select(t.assets.c.order_id).where(t.assets.c.asset_id == p.vehicle_id)
+    )
+    if p.stage == "completed" and current not in (None, p.order_id):
+        return  # a later order already holds the vehicle: this report is stale
+    status: tr.AssetStatus = "available" if p.stage == "completed" else "maintenance"
+    await upsert(
+        tx.session,
+        t.assets,
+        {"asset_id": p.vehicle_id},
+        {"status": status, "order_id": None, "busy_until": None, "node_id": p.node_id},
+    )
+    tx.emit(
+        tr.AssetStatusChangedV1,
+        tr.AssetStatusChanged(asset_id=p.vehicle_id, status=status, node_id=p.node_id),
+        subject=p.vehicle_id,
+        classification=classification,
+    )
+
+
 _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(tr.NodeRegisteredV1): register_node,
     type_name(tr.LinkRegisteredV1): register_link,
@@ -227,6 +254,7 @@ _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(tr.NodeStatusChangedV1): node_status,
     type_name(i.DisruptionReportedV1): disruption,
     type_name(d.DispatchOrderIssuedV1): dispatch_order,
+    type_name(ex.OrderProgressReportedV1): order_progress,
 }
 HANDLED = frozenset(_HANDLERS)
 

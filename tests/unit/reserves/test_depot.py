@@ -63,19 +63,44 @@ def test_losing_a_depot_twice_reports_no_change_the_second_time() -> None:
     assert d.status == "lost"
 
 
-def test_dispatch_reduces_both_on_hand_and_reserved() -> None:
+def test_loading_moves_reserved_stock_off_hand_and_into_transit() -> None:
     d = depot(water=1000)
     d.reserve("water", 600)
-    d.dispatch("water", 600)
+    d.load("water", 600)
     line = d.stock["water"]
     assert (line.on_hand_kg, line.reserved_kg, line.available_kg) == (400, 0, 400)
+    assert line.in_transit_kg == 600
 
 
-def test_dispatching_more_than_reserved_raises_reserves_error() -> None:
+def test_loading_more_than_reserved_raises_reserves_error() -> None:
     d = depot(water=1000)
     d.reserve("water", 100)
-    with pytest.raises(ReservesError, match="unreserved"):
-        d.dispatch("water", 200)
+    with pytest.raises(ReservesError, match="loading 200 kg of water with 100 kg reserved"):
+        d.load("water", 200)
+
+
+def test_delivering_more_than_in_transit_raises_reserves_error() -> None:
+    d = depot(water=1000)
+    d.reserve("water", 100)
+    d.load("water", 100)
+    with pytest.raises(ReservesError, match="100 kg in transit"):
+        d.deliver("water", 150)
+
+
+def test_the_ledger_balances_through_counts_loads_and_deliveries() -> None:
+    d = Depot("D-1", "Depot", "N-1", "county", "civil")
+    d.report_level("water", 1000)
+    d.reserve("water", 700)
+    d.load("water", 500)
+    d.deliver("water", 300)
+    d.report_level("water", 450)  # a recount finds 50 kg fewer than the books say
+    d.report_level("water", 480)  # and a later one 30 kg more
+    line = d.stock["water"]
+    assert (line.adjusted_in_kg, line.adjusted_out_kg) == (1030, 50)
+    assert (line.on_hand_kg, line.in_transit_kg, line.delivered_kg) == (480, 200, 300)
+    assert line.balanced
+    line.delivered_kg += 1  # a double-applied delivery would show
+    assert not line.balanced
 
 
 def test_release_gives_the_reserved_stock_back() -> None:
