@@ -53,6 +53,7 @@ class Fleet:
     emitted: list[TimedEvent] = field(init=False, default_factory=list)
     _vehicles: dict[str, _Vehicle] = field(init=False, default_factory=dict)
     _started: set[str] = field(init=False, default_factory=set)
+    _repairs: list[float] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.env = simpy.Environment(initial_time=0)
@@ -71,12 +72,21 @@ class Fleet:
         peek = self.env.peek()
         return None if peek == float("inf") else self.start + timedelta(seconds=peek)
 
-    def advance(self, until: datetime) -> list[TimedEvent]:
-        """Run every vehicle event up to and including ``until``; return what they reported."""
-        target = self._seconds(until)
-        while self.env.peek() <= target:
+    def next_repair(self) -> datetime | None:
+        """When the next vehicle comes back into service (a change worth re-planning for)."""
+        if not self._repairs:
+            return None
+        return self.start + timedelta(seconds=min(self._repairs))
+
+    def advance(self, until: datetime | None = None, inclusive: bool = True) -> list[TimedEvent]:
+        """Run vehicle events up to ``until`` (all of them if None); return what was reported.
+
+        Inclusive, the clock then stands at ``until``; exclusive, at the last event before it.
+        """
+        target = float("inf") if until is None else self._seconds(until)
+        while self.env.peek() < target or (inclusive and self.env.peek() == target):
             self.env.step()
-        if self.env.now < target:
+        if inclusive and until is not None and self.env.now < target:
             self.env.run(until=target)
         out, self.emitted = self.emitted, []
         return out
@@ -150,7 +160,10 @@ class Fleet:
             vehicle.process = None
 
     def _repair(self, vehicle: _Vehicle, hours: float) -> Generator[Any, Any, None]:
+        back = self.env.now + hours * 3600
+        self._repairs.append(back)
         yield self.env.timeout(hours * 3600)
+        self._repairs.remove(back)
         vehicle.out_of_service = False
         self._status(vehicle, "available")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from contracts.catalogue import parse_event
 from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedV1
 from contracts.incidents import NeedRaisedV1
 from simulations.execution import Fleet
-from simulations.harness import Breakdown, embedded_redis, play, running_world
+from simulations.harness import Breakdown, play, running_world
 from simulations.scenario import Scenario, TimedEvent, load_scenario
 
 PRIORITIES = ("life_saving", "sustaining", "routine")
@@ -182,14 +183,12 @@ async def run_exercise(
         Breakdown(b.at, b.asset_id, b.repair_h) for b in getattr(scenario, "breakdowns", ())
     ]
     started = time.perf_counter()
-    with embedded_redis() as redis_url:
-        async with running_world(
-            redis_url=redis_url, database_url=f"sqlite+aiosqlite:///{db_file}"
-        ) as world:
-            await play(
-                world, events, progress, fleet=fleet, breakdowns=breakdowns, end=scenario.end
-            )
-            recorded = await world.recorded()
+    async with running_world(
+        redis_url=f"memory://{run_id}-{uuid.uuid4().hex[:8]}",
+        database_url=f"sqlite+aiosqlite:///{db_file}",
+    ) as world:
+        await play(world, events, progress, fleet=fleet, breakdowns=breakdowns, end=scenario.end)
+        recorded = await world.recorded()
     report = _summarise(scenario, recorded)
     report["wall_time_s"] = round(time.perf_counter() - started, 2)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True))

@@ -24,6 +24,7 @@ from services.dispatch.app.planner import Planner
 from services.dispatch.bootstrap import create_runtime as create_dispatch
 from services.dispatch.settings import DispatchSettings
 from services.reserves.bootstrap import create_runtime as create_reserves
+from services.runtime.bus import redis_client
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import ServiceSettings
 from services.runtime.wire import encode, fields
@@ -68,18 +69,23 @@ class BusQuiet:
         self.poll_s = poll_s
 
     async def _streams_quiet(self) -> bool:
+        # One pipelined round trip for every stream and group: this runs every few ms.
         redis = self.world.redis
+        checks = [(rt, rt.stream(name)) for rt in self.world.runtimes for name in rt.spec.inputs]
+        async with redis.pipeline(transaction=False) as pipe:
+            for _, stream in checks:
+                pipe.xinfo_stream(stream)
+                pipe.xinfo_groups(stream)
+            replies = await pipe.execute(raise_on_error=False)
+        for k, (rt, _) in enumerate(checks):
+            info, groups = replies[2 * k], replies[2 * k + 1]
+            if isinstance(info, Exception):  # no such stream yet: nothing to read
+                continue
+            last = info["last-generated-id"]
+            group = next((g for g in groups if g["name"].decode() == rt.group), None)
+            if group is None or group["pending"] or group["last-delivered-id"] != last:
+                return False
         for rt in self.world.runtimes:
-            for name in rt.spec.inputs:
-                stream = rt.stream(name)
-                if not await redis.exists(stream):
-                    continue
-                info = await redis.xinfo_stream(stream)
-                last = info["last-generated-id"]
-                groups = {g["name"].decode(): g for g in await redis.xinfo_groups(stream)}
-                g = groups.get(rt.group)
-                if g is None or g["pending"] or g["last-delivered-id"] != last:
-                    return False
             if await rt.relay.pending():
                 return False
         return True
@@ -126,7 +132,7 @@ class World:
             "reclaim_idle_ms": 10000,
             "outbox_poll_ms": 50,
         }
-        self.redis = Redis.from_url(self.redis_url)
+        self.redis = redis_client(self.redis_url)
         quiet = BusQuiet(self)
         dispatch, self.planner = create_dispatch(
             DispatchSettings(**common, solution_limit=self.solution_limit), lambda _rt: quiet
@@ -214,20 +220,35 @@ async def play(
     i = b = 0
     cursor = "0-0"
     breakdowns = sorted(breakdowns, key=lambda x: x.at)
+    # Vehicle reports that cannot start a re-plan (loaded, unloaded, completed on time) are
+    # published together up to the next barrier (inject, breakdown, repair): one settle
+    # instead of one per report. Paced clocks publish each report at its own time instead.
+    batch_moves = clock is None or clock.speed is None
     while True:
-        candidates = [events[i].at] if i < len(events) else []
+        barriers = [events[i].at] if i < len(events) else []
         if b < len(breakdowns):
-            candidates.append(breakdowns[b].at)
-        if fleet is not None and (next_move := fleet.next_time()) is not None:
-            candidates.append(next_move)
-        if not candidates:
-            break
-        at = min(candidates)
-        if end is not None and at > end:
+            barriers.append(breakdowns[b].at)
+        if fleet is not None and (repair := fleet.next_repair()) is not None:
+            barriers.append(repair)
+        barrier = min(barriers, default=None)
+        next_move = fleet.next_time() if fleet is not None else None
+        if fleet is not None and next_move is not None and batch_moves:
+            horizon = _earliest(barrier, end)
+            if horizon is None or next_move < horizon:
+                batch = fleet.advance(horizon, inclusive=False) if horizon else fleet.advance()
+                await _publish_and_settle(world, batch)
+                cursor = await _start_new_orders(world, fleet, cursor)
+                continue
+        at = (
+            min(x for x in (barrier, next_move) if x is not None)
+            if (barrier or next_move)
+            else None
+        )
+        if at is None or (end is not None and at > end):
             break
         if clock is not None:
             await clock.reach(at, next_inject=events[i].at if i < len(events) else None)
-        batch: list[TimedEvent] = []
+        batch = []
         while i < len(events) and events[i].at == at:
             batch.append(events[i])
             progress(i + 1, len(events), events[i])
@@ -238,9 +259,22 @@ async def play(
                 fleet.break_down(breakdowns[b].asset_id, breakdowns[b].repair_h)
                 b += 1
             batch += fleet.advance(at)
-        for event in batch:
-            await world.publish(event)
-        await world.quiet.wait()
+        await _publish_and_settle(world, batch)
         if fleet is not None:
-            orders, cursor = await world.orders_since(cursor)
-            fleet.dispatch(orders)
+            cursor = await _start_new_orders(world, fleet, cursor)
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    return min((t for t in times if t is not None), default=None)
+
+
+async def _publish_and_settle(world: World, batch: Sequence[TimedEvent]) -> None:
+    for event in batch:
+        await world.publish(event)
+    await world.quiet.wait()
+
+
+async def _start_new_orders(world: World, fleet: Fleet, cursor: str) -> str:
+    orders, cursor = await world.orders_since(cursor)
+    fleet.dispatch(orders)
+    return cursor

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from contracts.catalogue import STREAM_TYPES
 from contracts.streams import namespaced
 from services.runtime import db, migrate
+from services.runtime.bus import connection_options, redis_client
 from services.runtime.consumer import EntryProcessor, Handler
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import ServiceSettings
@@ -72,7 +73,7 @@ class ServiceRuntime:
         s = self.settings
         self.engine = db.create_engine(s.database_url)
         self.sessions = db.session_factory(self.engine)
-        self.redis = Redis.from_url(s.redis_url)
+        self.redis = redis_client(s.redis_url)
         self.relay = OutboxRelay(
             self.sessions, self.spec.outbox, self.redis, s.outbox_poll_ms / 1000
         )
@@ -106,7 +107,10 @@ class ServiceRuntime:
 
     def _build_broker(self) -> RedisBroker:
         s = self.settings
-        broker = RedisBroker(s.redis_url, logger=logging.getLogger(f"hinterland.{self.spec.name}"))
+        url, options = connection_options(s.redis_url)
+        broker = RedisBroker(
+            url, logger=logging.getLogger(f"hinterland.{self.spec.name}"), **options
+        )
         processor = self.processor
 
         async def on_entry(msg: RedisStreamMessage) -> None:
