@@ -5,69 +5,40 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
-import httpx
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
-from rich.progress import Progress
+
+from simulations.cli import exercise
+
+if TYPE_CHECKING:
+    from contracts.envelope import Classification
+    from services.client import HinterlandClient
 
 app = typer.Typer(
     help="Hinterland: emergency military-civil logistics coordination.", no_args_is_help=True
 )
-exercise = typer.Typer(help="Crisis exercises on the embedded bus.", no_args_is_help=True)
 schemas = typer.Typer(help="The published event contracts.", no_args_is_help=True)
 bench = typer.Typer(help="Benchmarks.", no_args_is_help=True)
-app.add_typer(exercise, name="exercise")
+app.add_typer(exercise, name="exercise")  # simulations/cli.py
 app.add_typer(schemas, name="schemas")
 app.add_typer(bench, name="bench")
 console = Console()
 
-API = typer.Option("http://127.0.0.1:8080", envvar="HINTERLAND_API", help="Dispatch HTTP API.")
+API = typer.Option("http://127.0.0.1:8080", envvar="HINTERLAND_API", help="The HTTP API.")
 
 
 class Service(StrEnum):
     reserves = "reserves"
     transport = "transport"
     dispatch = "dispatch"
-
-
-@exercise.command("run")
-def exercise_run(
-    scenario: str = typer.Argument(..., help="Scenario name or YAML path."),
-    out: Path = typer.Option(Path("out"), help="Reports go to OUT/<run id>/."),
-    run_id: str | None = typer.Option(None, help="Run id (default: scenario and seed)."),
-) -> None:
-    """Play a scenario through the three services on the embedded bus and report."""
-    from simulations.exercise import markdown, run_exercise
-    from simulations.scenario import ScenarioError
-
-    logging.basicConfig(level=logging.ERROR)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"exercise {scenario}", total=None)
-
-        def step(done: int, total: int, event: Any) -> None:
-            progress.update(
-                task,
-                total=total,
-                completed=done,
-                description=f"{event.at:%d %H:%M} {event.event.type.split('.')[-2]}",
-            )
-
-        try:
-            result = asyncio.run(run_exercise(scenario, out, run_id, step))
-        except ScenarioError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
-    console.print(Markdown(markdown(result.report)))
-    console.print(
-        f"wall time {result.report['wall_time_s']} s; reports in {result.run_dir}/ "
-        "(report.json, report.md, events.jsonl)"
-    )
 
 
 @app.command()
@@ -86,16 +57,20 @@ async def _serve(service: Service) -> None:
     runtime: ServiceRuntime
     if service is Service.dispatch:
         import uvicorn
+        from pydantic import ValidationError
 
         from services.dispatch.bootstrap import create_runtime
-        from services.dispatch.http import build_api
-        from services.dispatch.settings import DispatchSettings
+        from services.gateway.api import build_api
+        from services.gateway.settings import GatewaySettings
 
-        settings = DispatchSettings()
+        try:
+            settings = GatewaySettings()
+        except ValidationError as exc:
+            console.print(f"[red]cannot serve dispatch: {exc.errors()[0]['msg']}[/red]")
+            raise typer.Exit(2) from exc
         runtime, _planner = create_runtime(settings)
-        api = build_api(
-            runtime.sessions, runtime.redis, runtime.stream("ingress.events"), settings.mode
-        )
+        # The gateway (HTTP API + console) migrates its own tables in its lifespan.
+        api = build_api(runtime.engine, runtime.redis, settings, runtime.stream("ingress.events"))
         server = uvicorn.Server(
             uvicorn.Config(
                 api, host=settings.http_host, port=settings.http_port, log_level="warning"
@@ -123,18 +98,58 @@ async def _serve(service: Service) -> None:
     await runtime.stop()
 
 
-def _post(api: str, path: str, body: dict[str, Any], classification: str) -> None:
+TOKEN = typer.Option(
+    None,
+    envvar="HINTERLAND_TOKEN",
+    help="Bearer token (default: the one `hinterland login` saved).",
+    show_default=False,
+)
+
+
+def _token_file() -> Path:
+    return Path(os.environ.get("HINTERLAND_TOKEN_FILE", "~/.config/hinterland/token")).expanduser()
+
+
+@contextmanager
+def _client(api: str, token: str | None) -> Iterator[HinterlandClient]:
+    """A client with the given or saved token; API refusals end the command with their message."""
+    from pydantic import ValidationError
+
+    from services.client import ApiError, HinterlandClient
+
+    saved = _token_file()
+    if token is None and saved.exists():
+        token = saved.read_text().strip() or None
     try:
-        r = httpx.post(
-            f"{api}{path}", json=body, params={"classification": classification}, timeout=10
-        )
-    except httpx.HTTPError as exc:
-        console.print(f"[red]cannot reach {api}: {exc}[/red]")
+        with HinterlandClient(api, token) as client:
+            yield client
+    except ApiError as exc:
+        hint = " (run `hinterland login USER`)" if exc.status == 401 else ""
+        console.print(f"[red]{exc.status or 'unreachable'}: {exc.message}{hint}[/red]")
         raise typer.Exit(1) from exc
-    if r.status_code >= 400:
-        console.print(f"[red]{r.status_code}: {r.text}[/red]")
-        raise typer.Exit(1)
-    console.print(r.json())
+    except ValidationError as exc:
+        for err in exc.errors():
+            console.print(f"[red]{'.'.join(map(str, err['loc']))}: {err['msg']}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def login(
+    username: str,
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    api: str = API,
+) -> None:
+    """Log in to the HTTP API and save the token for the other commands."""
+    with _client(api, None) as client:
+        issued = client.login(username, password)
+    path = _token_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(issued.access_token)
+    console.print(
+        f"logged in as {issued.username} ({', '.join(issued.roles)}; cleared "
+        f"{issued.clearance}); token saved to {path}, valid {issued.expires_in // 3600} h"
+    )
 
 
 @app.command()
@@ -147,23 +162,26 @@ def need(
     within_h: float = typer.Option(12.0, help="Deadline, hours from now."),
     classification: str = typer.Option("public"),
     api: str = API,
+    token: str | None = TOKEN,
 ) -> None:
-    """Raise a need through the dispatch HTTP API."""
-    deadline = (datetime.now(UTC) + timedelta(hours=within_h)).isoformat()
-    _post(
-        api,
-        "/needs",
-        {
-            "need_id": need_id,
-            "node_id": node,
-            "commodity": commodity,
-            "quantity": quantity,
-            "unit": "t",
-            "priority": priority,
-            "deadline": deadline,
-        },
-        classification,
-    )
+    """Raise a need through the HTTP API."""
+    from contracts.incidents import NeedRaised
+
+    deadline = datetime.now(UTC) + timedelta(hours=within_h)
+    with _client(api, token) as client:
+        body = NeedRaised.model_validate(
+            {
+                "need_id": need_id,
+                "node_id": node,
+                "commodity": commodity,
+                "quantity": quantity,
+                "unit": "t",
+                "priority": priority,
+                "deadline": deadline,
+            }
+        )
+        accepted = client.raise_need(body, cast("Classification", classification))
+    console.print(accepted.model_dump())
 
 
 @app.command()
@@ -176,29 +194,33 @@ def disrupt(
     severity: int = typer.Option(3),
     classification: str = typer.Option("public"),
     api: str = API,
+    token: str | None = TOKEN,
 ) -> None:
-    """Report a disruption through the dispatch HTTP API."""
-    _post(
-        api,
-        "/disruptions",
-        {
-            "disruption_id": disruption_id,
-            "kind": kind,
-            "severity": severity,
-            "observed_at": datetime.now(UTC).isoformat(),
-            "links": link,
-            "nodes": node,
-            "depots": depot,
-        },
-        classification,
-    )
+    """Report a disruption through the HTTP API."""
+    from contracts.incidents import DisruptionReported
+
+    with _client(api, token) as client:
+        body = DisruptionReported.model_validate(
+            {
+                "disruption_id": disruption_id,
+                "kind": kind,
+                "severity": severity,
+                "observed_at": datetime.now(UTC),
+                "links": link,
+                "nodes": node,
+                "depots": depot,
+            }
+        )
+        accepted = client.report_disruption(body, cast("Classification", classification))
+    console.print(accepted.model_dump())
 
 
 @app.command()
-def plan(api: str = API) -> None:
-    """Show the current plan."""
-    r = httpx.get(f"{api}/plan", timeout=10)
-    console.print_json(r.text)
+def plan(api: str = API, token: str | None = TOKEN) -> None:
+    """Show the current plan (what your clearance may see), what changed and its decision."""
+    with _client(api, token) as client:
+        view = client.current_plan()
+    console.print_json(view.model_dump_json())
 
 
 @schemas.command("export")

@@ -6,16 +6,26 @@ import json
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from contracts.catalogue import parse_event
+from contracts.catalogue import Event, parse_event
+from contracts.common import to_kg
 from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedV1
+from contracts.envelope import Classification, Mode
+from contracts.execution import OrderProgressReportedV1
 from contracts.incidents import NeedRaisedV1
+from contracts.transport import NodeRegisteredV1
+from services.dispatch.settings import DispatchSettings
+from simulations.aar import read_events
+from simulations.clock import Clock, ExerciseStopped
 from simulations.execution import Fleet
+from simulations.expectations import Delivery, NeedOutcome, evaluate
 from simulations.harness import Breakdown, play, running_world
+from simulations.recording import BreakdownSpec, Header, write_recording
 from simulations.scenario import Scenario, TimedEvent, load_scenario
 
 PRIORITIES = ("life_saving", "sustaining", "routine")
@@ -27,7 +37,9 @@ class ExerciseResult:
     report: dict[str, Any]
 
 
-def _summarise(scenario: Scenario, recorded: dict[str, list[tuple[str, bytes]]]) -> dict[str, Any]:
+def _summarise(
+    scenario: str, title: str, recorded: Mapping[str, Sequence[tuple[str, bytes]]]
+) -> dict[str, Any]:
     events = [
         parse_event(raw)
         for name in recorded
@@ -88,8 +100,8 @@ def _summarise(scenario: Scenario, recorded: dict[str, list[tuple[str, bytes]]])
     }
     dead = {name: len(v) for name, v in recorded.items() if name.endswith(".dead") and v}
     return {
-        "scenario": scenario.name,
-        "title": scenario.spec.title,
+        "scenario": scenario,
+        "title": title,
         "events_on_bus": {
             name: len(v) for name, v in recorded.items() if not name.endswith(".dead")
         },
@@ -162,44 +174,166 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Timeline:
+    """Everything one run plays: the inputs, the simulator's injects, the policy."""
+
+    run_id: str
+    scenario: str
+    title: str
+    start: datetime
+    end: datetime | None
+    events: Sequence[TimedEvent]
+    breakdowns: Sequence[Breakdown] = ()
+    classification: Mapping[str, Classification] = field(default_factory=dict)
+    policy: Mapping[str, Any] = field(default_factory=dict)
+    mode: Mode = "exercise"
+
+
+def _fresh_database(run_dir: Path) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in run_dir.glob("hinterland.sqlite*"):
+        leftover.unlink()
+    return run_dir / "hinterland.sqlite"
+
+
+async def run_timeline(
+    timeline: Timeline,
+    run_dir: Path,
+    progress: Callable[[int, int, TimedEvent], None] = lambda *_: None,
+    clock: Clock | None = None,
+) -> ExerciseResult:
+    """Play a timeline on a fresh embedded bus and database; write the recording and reports."""
+    db_file = _fresh_database(run_dir)
+    fleet = Fleet(
+        timeline.start,
+        timeline.run_id,
+        mode=timeline.mode,
+        classification=dict(timeline.classification),
+    )
+    started = time.perf_counter()
+    stopped = False
+    async with running_world(
+        redis_url=f"memory://{timeline.run_id}-{uuid.uuid4().hex[:8]}",
+        database_url=f"sqlite+aiosqlite:///{db_file}",
+        mode=timeline.mode,
+        policy=dict(timeline.policy),
+    ) as world:
+        try:
+            await play(
+                world,
+                timeline.events,
+                progress,
+                fleet=fleet,
+                breakdowns=timeline.breakdowns,
+                end=timeline.end,
+                clock=clock,
+            )
+        except ExerciseStopped:
+            stopped = True
+        recorded = await world.recorded()
+    report = _summarise(timeline.scenario, timeline.title, recorded)
+    report["run_id"] = timeline.run_id
+    report["wall_time_s"] = round(time.perf_counter() - started, 2)
+    report["stopped_early"] = stopped
+    header = Header(
+        run_id=timeline.run_id,
+        scenario=timeline.scenario,
+        mode=timeline.mode,
+        start=timeline.start,
+        end=timeline.end,
+        breakdowns=tuple(BreakdownSpec(b.at, b.asset_id, b.repair_h) for b in timeline.breakdowns),
+        policy=timeline.policy,
+    )
+    write_recording(run_dir / "events.jsonl", header, recorded)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True))
+    (run_dir / "report.md").write_text(markdown(report))
+    return ExerciseResult(run_dir, report)
+
+
 async def run_exercise(
     name_or_path: str | Path,
     out_root: Path = Path("out"),
     run_id: str | None = None,
     progress: Callable[[int, int, TimedEvent], None] = lambda *_: None,
+    *,
+    policy: Mapping[str, Any] | None = None,
+    clock: Clock | None = None,
+    scenario: Scenario | None = None,
 ) -> ExerciseResult:
-    scenario = load_scenario(name_or_path)
+    """Play a scenario (by name, path, or already loaded) and report under OUT/<run id>/."""
+    scenario = scenario or load_scenario(name_or_path)
     run_id = run_id or f"{scenario.name}-seed{scenario.spec.seed}"
-    run_dir = out_root / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    db_file = run_dir / "hinterland.sqlite"
-    for leftover in run_dir.glob("hinterland.sqlite*"):
-        leftover.unlink()
-    events = scenario.events(run_id)
-    fleet = Fleet(
-        scenario.start, run_id, classification={a.asset_id: c for a, c in scenario.assets}
+    timeline = Timeline(
+        run_id=run_id,
+        scenario=scenario.name,
+        title=scenario.spec.title,
+        start=scenario.start,
+        end=scenario.end,
+        events=scenario.events(run_id),
+        breakdowns=[
+            Breakdown(b.at, b.asset_id, b.repair_h) for b in getattr(scenario, "breakdowns", ())
+        ],
+        classification={a.asset_id: c for a, c in scenario.assets},
+        policy=check_policy(policy or {}),
     )
-    breakdowns = [
-        Breakdown(b.at, b.asset_id, b.repair_h) for b in getattr(scenario, "breakdowns", ())
+    result = await run_timeline(timeline, out_root / run_id, progress, clock)
+    judged = evaluate(
+        scenario.expectations,
+        need_outcomes(read_events(result.run_dir / "events.jsonl").events),
+        scenario.end,
+    )
+    result.report["expectations"] = [
+        {
+            "id": r.id,
+            "description": r.description,
+            "expected": r.expected,
+            "actual": r.actual,
+            "met": r.met,
+            "inject": r.inject,
+        }
+        for r in judged
     ]
-    started = time.perf_counter()
-    async with running_world(
-        redis_url=f"memory://{run_id}-{uuid.uuid4().hex[:8]}",
-        database_url=f"sqlite+aiosqlite:///{db_file}",
-    ) as world:
-        await play(world, events, progress, fleet=fleet, breakdowns=breakdowns, end=scenario.end)
-        recorded = await world.recorded()
-    report = _summarise(scenario, recorded)
-    report["wall_time_s"] = round(time.perf_counter() - started, 2)
-    (run_dir / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True))
-    (run_dir / "report.md").write_text(markdown(report))
-    with (run_dir / "events.jsonl").open("w") as f:
-        for name in sorted(recorded):
-            for _, raw in recorded[name]:
-                f.write(
-                    json.dumps(
-                        {"stream": name, "event": json.loads(raw) if raw else None}, sort_keys=True
-                    )
-                    + "\n"
-                )
-    return ExerciseResult(run_dir, report)
+    (result.run_dir / "report.json").write_text(json.dumps(result.report, indent=2, sort_keys=True))
+    (result.run_dir / "report.md").write_text(markdown(result.report))
+    return result
+
+
+def need_outcomes(events: Sequence[Event]) -> list[NeedOutcome]:
+    """Every raised need with its deliveries (the vehicles' unloaded reports), for expectations."""
+    regions = {e.data.node_id: e.data.region for e in events if isinstance(e, NodeRegisteredV1)}
+    deliveries: dict[str, list[Delivery]] = defaultdict(list)
+    for e in events:
+        if isinstance(e, OrderProgressReportedV1) and e.data.stage == "unloaded":
+            for cargo in e.data.cargo:
+                deliveries[cargo.need_id].append(Delivery(e.time, cargo.quantity_kg))
+    out: dict[str, NeedOutcome] = {}
+    for e in events:
+        if isinstance(e, NeedRaisedV1) and e.data.need_id not in out:
+            n = e.data
+            out[n.need_id] = NeedOutcome(
+                need_id=n.need_id,
+                node_id=n.node_id,
+                region=regions.get(n.node_id, ""),
+                priority=n.priority,
+                commodity=n.commodity,
+                requested_kg=to_kg(n.quantity, n.unit),
+                raised_at=e.time,
+                deadline=n.deadline,
+                deliveries=tuple(deliveries[n.need_id]),
+            )
+    return list(out.values())
+
+
+POLICY_FIELDS: Final = ("solution_limit", "time_limit_s", "first_solution", "metaheuristic")
+
+
+def check_policy(policy: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate dispatch policy overrides (they become DispatchSettings fields)."""
+    unknown = sorted(set(policy) - set(POLICY_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown policy setting {unknown[0]!r}; known: {', '.join(POLICY_FIELDS)}"
+        )
+    DispatchSettings(**policy)  # raises a ValidationError naming the bad field
+    return dict(policy)

@@ -116,7 +116,8 @@ class World:
     database_url: str
     namespace: str = ""
     mode: str = "exercise"
-    solution_limit: int | None = 50
+    policy: dict[str, Any] = field(default_factory=dict)
+    """Dispatch settings overriding the exercise defaults (solution_limit 50, ...)."""
     runtimes: list[ServiceRuntime] = field(default_factory=list)
     planner: Planner = field(init=False)
     redis: Redis = field(init=False)
@@ -135,7 +136,7 @@ class World:
         self.redis = redis_client(self.redis_url)
         quiet = BusQuiet(self)
         dispatch, self.planner = create_dispatch(
-            DispatchSettings(**common, solution_limit=self.solution_limit), lambda _rt: quiet
+            DispatchSettings(**{**common, "solution_limit": 50, **self.policy}), lambda _rt: quiet
         )
         self.runtimes = [
             create_reserves(ServiceSettings(**common)),

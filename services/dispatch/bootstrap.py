@@ -39,7 +39,12 @@ def create_runtime(
 ) -> tuple[ServiceRuntime, Planner]:
     s = settings or DispatchSettings()
     runtime = ServiceRuntime(SPEC, s)
-    params = SolverParams(time_limit_s=s.time_limit_s, solution_limit=s.solution_limit)
+    params = SolverParams(
+        time_limit_s=s.time_limit_s,
+        solution_limit=s.solution_limit,
+        first_solution=s.first_solution,
+        metaheuristic=s.metaheuristic,
+    )
     planner = Planner(
         runtime.sessions,
         tables.outbox,

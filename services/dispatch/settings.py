@@ -19,6 +19,10 @@ class DispatchSettings(ServiceSettings):
             "is logged as not reproducible."
         ),
     )
+    first_solution: str = Field(
+        "PARALLEL_CHEAPEST_INSERTION", description="OR-Tools first solution strategy."
+    )
+    metaheuristic: str = Field("GUIDED_LOCAL_SEARCH", description="OR-Tools local search.")
     debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
     http_host: str = "127.0.0.1"
     http_port: int = 8080

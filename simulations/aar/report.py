@@ -54,8 +54,8 @@ def read_events(path: Path) -> RunEvents:
     per_stream: dict[str, int] = {}
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
+        if not raw.strip() or (number == 1 and _is_header(raw)):
+            continue  # blank, or the recording header (run metadata, not a bus entry)
         last = number == len(lines)  # no newline after it: the writer may have been cut off
         row = _row(path, number, raw, last)
         stream = row["stream"]
@@ -87,6 +87,14 @@ def read_events(path: Path) -> RunEvents:
     if not events:
         raise AarInputError(f"{path}: holds no events")
     return RunEvents(events, dead, dict(sorted(per_stream.items())))
+
+
+def _is_header(raw: bytes) -> bool:
+    try:
+        head = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(head, dict) and "recording" in head and "stream" not in head
 
 
 def _row(path: Path, number: int, raw: bytes, last: bool) -> dict[str, Any]:
