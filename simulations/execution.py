@@ -84,7 +84,9 @@ class Fleet:
         Inclusive, the clock then stands at ``until``; exclusive, at the last event before it.
         """
         target = float("inf") if until is None else self._seconds(until)
-        while self.env.peek() < target or (inclusive and self.env.peek() == target):
+        while (peek := self.env.peek()) < target or (
+            inclusive and peek == target and peek != float("inf")
+        ):
             self.env.step()
         if inclusive and until is not None and self.env.now < target:
             self.env.run(until=target)
@@ -105,6 +107,9 @@ class Fleet:
                 self._report(evt, "broken_down", vehicle.node_id or order.stops[0].node_id, [])
                 continue
             vehicle.process = self.env.process(self._drive(evt, vehicle))
+        # Start the new processes now, so that next_time() is their first real move.
+        while self.env.peek() <= self.env.now:
+            self.env.step()
 
     def break_down(self, asset_id: str, repair_h: float | None = None) -> None:
         """The vehicle fails now: an order under way stops where it is; repaired later if given."""

