@@ -44,6 +44,7 @@ class JobResult:
 
 def run_job(job: Job, out_root: Path) -> JobResult:
     """Worker entry point: one run, its KPIs (a failure is reported, not raised)."""
+    from services.dispatch.app.planner import shutdown_solver_pool
     from simulations.exercise import run_exercise
     from simulations.replay import kpi_values
     from simulations.scenario import load_scenario
@@ -57,6 +58,9 @@ def run_job(job: Job, out_root: Path) -> JobResult:
         )
     except Exception as exc:  # one bad variant must not take the batch down
         return JobResult(job, {}, [], 0.0, f"{type(exc).__name__}: {exc}")
+    finally:
+        # A solver process left behind would keep the worker from exiting at shutdown.
+        shutdown_solver_pool()
     kpis = kpi_values(result.run_dir / "events.jsonl")
     hashes = [p["plan_hash"] for p in result.report["plans"]]
     return JobResult(job, kpis, hashes, float(result.report["wall_time_s"]))

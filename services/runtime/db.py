@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, schema: str = "") -> AsyncEngine:
     if url.startswith("sqlite"):
+        if schema:
+            raise ValueError(
+                "db_schema needs PostgreSQL; with SQLite use a database file of its own"
+            )
         # One shared file written by three services in one process: WAL plus a busy timeout
         # keeps concurrent transactions from failing with "database is locked". Connections
         # are pooled: opening one costs a thread and three pragmas, paid per transaction
@@ -25,7 +30,25 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5)
+    # A schema of its own keeps an exercise's tables apart from live ones in the same database.
+    connect_args = {"server_settings": {"search_path": schema}} if schema else {}
+    return create_async_engine(url, pool_size=5, max_overflow=5, connect_args=connect_args)
+
+
+async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
+    """Create ``schema`` if missing (several services may race to do it: that is fine)."""
+    if not schema:
+        return
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    except DBAPIError:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema}
+            )
+        if not found:
+            raise
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:

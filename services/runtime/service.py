@@ -71,7 +71,7 @@ class ServiceRuntime:
 
     def __post_init__(self) -> None:
         s = self.settings
-        self.engine = db.create_engine(s.database_url)
+        self.engine = db.create_engine(s.database_url, s.db_schema)
         self.sessions = db.session_factory(self.engine)
         self.redis = redis_client(s.redis_url)
         self.relay = OutboxRelay(
@@ -166,6 +166,7 @@ class ServiceRuntime:
 
     async def prepare(self) -> None:
         """Migrate the schema and create every consumer group at 0 before any reader starts."""
+        await db.ensure_schema(self.engine, self.settings.db_schema)
         await migrate.upgrade(self.engine, self.spec.name, self.spec.migrations)
         for name in self.spec.inputs:
             try:

@@ -25,8 +25,12 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy async URL; each service owns its own tables in it.",
     )
     consumer_name: str = Field(default_factory=_default_consumer)
-    namespace: str = Field(
-        "", description="Prefix for stream names; tables are not prefixed (use another database)."
+    namespace: str = Field("", description="Prefix for stream names (exercise runs on live infra).")
+    db_schema: str = Field(
+        "",
+        pattern=r"^([a-z][a-z0-9_]{0,62})?$",
+        description="PostgreSQL schema for the service's tables; '' is the default search path. "
+        "Exercise runs on live infrastructure use their own, beside their stream namespace.",
     )
     mode: Literal["live", "exercise"] = "live"
     max_records: int = Field(20, ge=1, description="Entries read per XREADGROUP call.")

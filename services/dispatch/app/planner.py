@@ -51,6 +51,14 @@ def solver_pool() -> ProcessPoolExecutor:
     return _POOL
 
 
+def shutdown_solver_pool() -> None:
+    """Stop the solver process (a worker running many exercises calls this between runs)."""
+    global _POOL
+    if _POOL is not None:
+        _POOL.shutdown(wait=True, cancel_futures=True)
+        _POOL = None
+
+
 async def solve(problem: LogisticsProblem, params: SolverParams) -> LogisticsPlan:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(solver_pool(), plan_deliveries, problem, params)
