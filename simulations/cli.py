@@ -82,8 +82,13 @@ def run(
     control: bool = typer.Option(
         False, help="Read p/r/s/q or a speed from stdin while the exercise runs."
     ),
+    on_infra: bool = typer.Option(
+        False,
+        help="Against services running as processes (HINTERLAND_* settings: Redis, database, "
+        "namespace, db_schema) instead of the embedded bus.",
+    ),
 ) -> None:
-    """Play a scenario through the three services on the embedded bus and report."""
+    """Play a scenario through the three services (embedded by default) and report."""
     from simulations.aar import write_report
     from simulations.clock import Clock
     from simulations.exercise import markdown, run_exercise
@@ -96,6 +101,17 @@ def run(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     clock = Clock(speed, paused) if (speed or paused or control) else None
+    infra = None
+    if on_infra:
+        from services.runtime.settings import ServiceSettings
+        from simulations.exercise import Infrastructure
+
+        env = ServiceSettings()
+        try:
+            infra = Infrastructure(env.redis_url, env.database_url, env.namespace, env.db_schema)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
 
     async def main() -> Any:
         watcher = asyncio.create_task(_control_from_stdin(clock)) if clock and control else None
@@ -108,6 +124,7 @@ def run(
                 policy=_assignments(policy, "--policy"),
                 clock=clock,
                 scenario=loaded,
+                infra=infra,
             )
         finally:
             if watcher:

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -24,7 +24,7 @@ from simulations.aar import read_events
 from simulations.clock import Clock, ExerciseStopped
 from simulations.execution import Fleet
 from simulations.expectations import Delivery, NeedOutcome, evaluate
-from simulations.harness import Breakdown, play, running_world
+from simulations.harness import Breakdown, play, remote_world, running_world
 from simulations.recording import BreakdownSpec, Header, write_recording
 from simulations.scenario import Scenario, TimedEvent, load_scenario
 
@@ -174,6 +174,23 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True, slots=True)
+class Infrastructure:
+    """Where services run as processes; an exercise there needs its own namespace and schema."""
+
+    redis_url: str
+    database_url: str
+    namespace: str
+    db_schema: str
+
+    def __post_init__(self) -> None:
+        if not self.namespace or not self.db_schema:
+            raise ValueError(
+                "an exercise on live infrastructure needs its own stream namespace and database "
+                "schema (HINTERLAND_NAMESPACE, HINTERLAND_DB_SCHEMA), set for the services too"
+            )
+
+
 @dataclass(frozen=True)
 class Timeline:
     """Everything one run plays: the inputs, the simulator's injects, the policy."""
@@ -202,8 +219,13 @@ async def run_timeline(
     run_dir: Path,
     progress: Callable[[int, int, TimedEvent], None] = lambda *_: None,
     clock: Clock | None = None,
+    infra: Infrastructure | None = None,
 ) -> ExerciseResult:
-    """Play a timeline on a fresh embedded bus and database; write the recording and reports."""
+    """Play a timeline and write the recording and reports.
+
+    Embedded (the default): on a fresh in-process bus and database. With ``infra``: against
+    services already running as their own processes (their policy is their own settings).
+    """
     db_file = _fresh_database(run_dir)
     fleet = Fleet(
         timeline.start,
@@ -213,12 +235,17 @@ async def run_timeline(
     )
     started = time.perf_counter()
     stopped = False
-    async with running_world(
-        redis_url=f"memory://{timeline.run_id}-{uuid.uuid4().hex[:8]}",
-        database_url=f"sqlite+aiosqlite:///{db_file}",
-        mode=timeline.mode,
-        policy=dict(timeline.policy),
-    ) as world:
+    world_context = (
+        remote_world(**asdict(infra))
+        if infra is not None
+        else running_world(
+            redis_url=f"memory://{timeline.run_id}-{uuid.uuid4().hex[:8]}",
+            database_url=f"sqlite+aiosqlite:///{db_file}",
+            mode=timeline.mode,
+            policy=dict(timeline.policy),
+        )
+    )
+    async with world_context as world:
         try:
             await play(
                 world,
@@ -260,6 +287,7 @@ async def run_exercise(
     policy: Mapping[str, Any] | None = None,
     clock: Clock | None = None,
     scenario: Scenario | None = None,
+    infra: Infrastructure | None = None,
 ) -> ExerciseResult:
     """Play a scenario (by name, path, or already loaded) and report under OUT/<run id>/."""
     scenario = scenario or load_scenario(name_or_path)
@@ -277,7 +305,7 @@ async def run_exercise(
         classification={a.asset_id: c for a, c in scenario.assets},
         policy=check_policy(policy or {}),
     )
-    result = await run_timeline(timeline, out_root / run_id, progress, clock)
+    result = await run_timeline(timeline, out_root / run_id, progress, clock, infra)
     judged = evaluate(
         scenario.expectations,
         need_outcomes(read_events(result.run_dir / "events.jsonl").events),

@@ -10,28 +10,37 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.catalogue import parse_event
 from contracts.dispatch import DispatchOrderIssuedV1
 from contracts.streams import ALL, DISPATCH, namespaced
+from services.dispatch.adapters import tables as dispatch_tables
 from services.dispatch.app.planner import Planner
+from services.dispatch.bootstrap import SPEC as DISPATCH_SPEC
 from services.dispatch.bootstrap import create_runtime as create_dispatch
 from services.dispatch.settings import DispatchSettings
+from services.reserves.bootstrap import SPEC as RESERVES_SPEC
 from services.reserves.bootstrap import create_runtime as create_reserves
-from services.runtime.bus import redis_client
+from services.runtime import db
+from services.runtime.bus import groups_caught_up, redis_client
 from services.runtime.service import ServiceRuntime
 from services.runtime.settings import ServiceSettings
 from services.runtime.wire import encode, fields
+from services.transport.bootstrap import SPEC as TRANSPORT_SPEC
 from services.transport.bootstrap import create_runtime as create_transport
 from simulations.clock import Clock
 from simulations.execution import Fleet
 from simulations.scenario import TimedEvent
+
+SPECS = (RESERVES_SPEC, TRANSPORT_SPEC, DISPATCH_SPEC)
 
 
 def free_port() -> int:
@@ -69,22 +78,12 @@ class BusQuiet:
         self.poll_s = poll_s
 
     async def _streams_quiet(self) -> bool:
-        # One pipelined round trip for every stream and group: this runs every few ms.
-        redis = self.world.redis
-        checks = [(rt, rt.stream(name)) for rt in self.world.runtimes for name in rt.spec.inputs]
-        async with redis.pipeline(transaction=False) as pipe:
-            for _, stream in checks:
-                pipe.xinfo_stream(stream)
-                pipe.xinfo_groups(stream)
-            replies = await pipe.execute(raise_on_error=False)
-        for k, (rt, _) in enumerate(checks):
-            info, groups = replies[2 * k], replies[2 * k + 1]
-            if isinstance(info, Exception):  # no such stream yet: nothing to read
-                continue
-            last = info["last-generated-id"]
-            group = next((g for g in groups if g["name"].decode() == rt.group), None)
-            if group is None or group["pending"] or group["last-delivered-id"] != last:
-                return False
+        checks = [
+            (rt.stream(name), rt.group) for rt in self.world.runtimes for name in rt.spec.inputs
+        ]
+        streams_, groups = [c[0] for c in checks], [c[1] for c in checks]
+        if not await groups_caught_up(self.world.redis, streams_, groups):
+            return False
         for rt in self.world.runtimes:
             if await rt.relay.pending():
                 return False
@@ -97,21 +96,64 @@ class BusQuiet:
         return not (include_planner and (planner.busy or await planner.pending_triggers()))
 
     async def wait(self, include_planner: bool = True, timeout_s: float = 300) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        streak = 0
-        while streak < 2:  # twice in a row: nothing was in flight between two looks
-            streak = streak + 1 if await self.quiet(include_planner) else 0
-            if loop.time() > deadline:
-                raise TimeoutError("the bus did not settle")
-            await asyncio.sleep(self.poll_s)
+        await _wait_quiet(self.quiet, include_planner, self.poll_s, timeout_s)
 
     async def settled(self) -> None:
         await self.wait(include_planner=False)
 
 
+async def _wait_quiet(
+    quiet: Callable[[bool], Awaitable[bool]], include_planner: bool, poll_s: float, timeout_s: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    streak = 0
+    while streak < 2:  # twice in a row: nothing was in flight between two looks
+        streak = streak + 1 if await quiet(include_planner) else 0
+        if loop.time() > deadline:
+            raise TimeoutError("the bus did not settle")
+        await asyncio.sleep(poll_s)
+
+
+class _BusClient:
+    """What a runner does on the bus, whether the services are in-process or not."""
+
+    redis: Redis
+    namespace: str
+
+    async def publish(self, event: TimedEvent) -> None:
+        """What an integrated system does: XADD the envelope JSON on the ingress stream."""
+        await self.redis.xadd(namespaced(event.stream, self.namespace), fields(encode(event.event)))  # type: ignore[arg-type]
+
+    async def orders_since(self, cursor: str) -> tuple[list[DispatchOrderIssuedV1], str]:
+        """Dispatch orders published after stream id ``cursor``, and the new cursor."""
+        stream = namespaced(DISPATCH, self.namespace)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
+            stream, min=f"({cursor}"
+        )
+        orders = []
+        for eid, data in entries:
+            cursor = eid.decode()
+            raw = data.get(b"event", b"")
+            if b"dispatch_order_issued" in raw:
+                event = parse_event(raw)
+                if isinstance(event, DispatchOrderIssuedV1):
+                    orders.append(event)
+        return orders, cursor
+
+    async def recorded(self) -> dict[str, list[tuple[str, bytes]]]:
+        """Every entry of every stream (and dead-letter stream), in order."""
+        out: dict[str, list[tuple[str, bytes]]] = {}
+        for base in ALL:
+            for name in (base, f"{base}.dead"):
+                stream = namespaced(name, self.namespace)
+                entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(stream)  # type: ignore[assignment]
+                out[name] = [(eid.decode(), data.get(b"event", b"")) for eid, data in entries]
+        return out
+
+
 @dataclass
-class World:
+class World(_BusClient):
     redis_url: str
     database_url: str
     namespace: str = ""
@@ -154,40 +196,78 @@ class World:
             await rt.stop()
         await self.redis.aclose()
 
-    async def publish(self, event: TimedEvent) -> None:
-        """What an integrated system does: XADD the envelope JSON on the ingress stream."""
-        await self.redis.xadd(namespaced(event.stream, self.namespace), fields(encode(event.event)))  # type: ignore[arg-type]
-
-    async def orders_since(self, cursor: str) -> tuple[list[DispatchOrderIssuedV1], str]:
-        """Dispatch orders published after stream id ``cursor``, and the new cursor."""
-        stream = namespaced(DISPATCH, self.namespace)
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(  # type: ignore[assignment]
-            stream, min=f"({cursor}"
-        )
-        orders = []
-        for eid, data in entries:
-            cursor = eid.decode()
-            raw = data.get(b"event", b"")
-            if b"dispatch_order_issued" in raw:
-                event = parse_event(raw)
-                if isinstance(event, DispatchOrderIssuedV1):
-                    orders.append(event)
-        return orders, cursor
-
-    async def recorded(self) -> dict[str, list[tuple[str, bytes]]]:
-        """Every entry of every stream (and dead-letter stream), in order."""
-        out: dict[str, list[tuple[str, bytes]]] = {}
-        for base in ALL:
-            for name in (base, f"{base}.dead"):
-                stream = namespaced(name, self.namespace)
-                entries: list[tuple[bytes, dict[bytes, bytes]]] = await self.redis.xrange(stream)  # type: ignore[assignment]
-                out[name] = [(eid.decode(), data.get(b"event", b"")) for eid, data in entries]
-        return out
-
 
 @contextlib.asynccontextmanager
 async def running_world(**kwargs: Any) -> AsyncIterator[World]:
     world = World(**kwargs)
+    await world.start()
+    try:
+        yield world
+    finally:
+        await world.stop()
+
+
+class RemoteQuiet:
+    """Settled, for services running as their own processes: groups caught up, outboxes
+    relayed and no plan trigger waiting, read from Redis and the services' tables."""
+
+    def __init__(self, world: RemoteWorld, poll_s: float = 0.05) -> None:
+        self.world = world
+        self.poll_s = poll_s
+
+    async def quiet(self, include_planner: bool) -> bool:
+        w = self.world
+        checks = [
+            (namespaced(name, w.namespace), spec.name) for spec in SPECS for name in spec.inputs
+        ]
+        streams_, groups = [c[0] for c in checks], [c[1] for c in checks]
+        if not await groups_caught_up(w.redis, streams_, groups):
+            return False
+        async with w.engine.connect() as conn:
+            for spec in SPECS:
+                pending = select(func.count()).select_from(spec.outbox)
+                if await conn.scalar(pending.where(spec.outbox.c.sent_at.is_(None))):
+                    return False
+            triggers = await conn.scalar(select(func.count()).select_from(dispatch_tables.triggers))
+        return not (include_planner and triggers)
+
+    async def wait(self, include_planner: bool = True, timeout_s: float = 300) -> None:
+        await _wait_quiet(self.quiet, include_planner, self.poll_s, timeout_s)
+
+
+@dataclass
+class RemoteWorld(_BusClient):
+    """The three services run elsewhere (``hinterland serve``) on a real Redis and database.
+
+    The runner publishes on their (namespaced) ingress stream like any integrated system and
+    reads their streams and tables to know when they have settled. They must run in the same
+    mode, namespace and schema as given here.
+    """
+
+    redis_url: str
+    database_url: str
+    namespace: str = ""
+    db_schema: str = ""
+    redis: Redis = field(init=False)
+    engine: AsyncEngine = field(init=False)
+    quiet: RemoteQuiet = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.redis = redis_client(self.redis_url)
+        self.engine = db.create_engine(self.database_url, self.db_schema)
+        self.quiet = RemoteQuiet(self)
+
+    async def start(self) -> None:
+        await self.redis.ping()
+
+    async def stop(self) -> None:
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def remote_world(**kwargs: Any) -> AsyncIterator[RemoteWorld]:
+    world = RemoteWorld(**kwargs)
     await world.start()
     try:
         yield world
@@ -203,7 +283,7 @@ class Breakdown:
 
 
 async def play(
-    world: World,
+    world: World | RemoteWorld,
     events: Sequence[TimedEvent],
     progress: Callable[[int, int, TimedEvent], None] = lambda *_: None,
     fleet: Fleet | None = None,
@@ -269,13 +349,13 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min((t for t in times if t is not None), default=None)
 
 
-async def _publish_and_settle(world: World, batch: Sequence[TimedEvent]) -> None:
+async def _publish_and_settle(world: World | RemoteWorld, batch: Sequence[TimedEvent]) -> None:
     for event in batch:
         await world.publish(event)
     await world.quiet.wait()
 
 
-async def _start_new_orders(world: World, fleet: Fleet, cursor: str) -> str:
+async def _start_new_orders(world: _BusClient, fleet: Fleet, cursor: str) -> str:
     orders, cursor = await world.orders_since(cursor)
     fleet.dispatch(orders)
     return cursor

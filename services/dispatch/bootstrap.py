@@ -11,7 +11,7 @@ from contracts import streams
 from services.dispatch.adapters import tables
 from services.dispatch.app.handlers import HANDLED, handle
 from services.dispatch.app.handlers import INGRESS_TYPES as NEEDS_AND_ALERTS
-from services.dispatch.app.planner import Debounce, Planner, Settler
+from services.dispatch.app.planner import BusSettled, Planner, Settler
 from services.dispatch.routing import SolverParams
 from services.dispatch.settings import DispatchSettings
 from services.runtime.service import ServiceRuntime, ServiceSpec
@@ -49,7 +49,11 @@ def create_runtime(
         runtime.sessions,
         tables.outbox,
         runtime.stream(streams.DISPATCH),
-        settler(runtime) if settler else Debounce(s.debounce_s),
+        settler(runtime)
+        if settler
+        else BusSettled(
+            runtime.redis, [runtime.stream(name) for name in streams.ALL], s.debounce_s
+        ),
         params,
         runtime.relay.wake,
     )

@@ -7,6 +7,7 @@ groups and outboxes on it without a server, a socket or a thread. Any other URL 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from redis.asyncio import Redis
@@ -27,3 +28,26 @@ def connection_options(url: str) -> tuple[str, dict[str, Any]]:
 def redis_client(url: str) -> Redis:
     real, options = connection_options(url)
     return Redis.from_url(real, **options)
+
+
+async def groups_caught_up(
+    redis: Redis, streams: Sequence[str], only: Sequence[str] | None = None
+) -> bool:
+    """True if every consumer group of each stream (or the one named in ``only``, pairwise)
+    has read everything and holds nothing pending. One pipelined round trip for all."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute(raise_on_error=False)
+    for k in range(len(streams)):
+        info, groups = replies[2 * k], replies[2 * k + 1]
+        if isinstance(info, Exception):  # no such stream yet: nothing to read
+            continue
+        wanted = [g for g in groups if only is None or g["name"].decode() == only[k]]
+        if only is not None and not wanted:
+            return False
+        last = info["last-generated-id"]
+        if any(g["pending"] or g["last-delivered-id"] != last for g in wanted):
+            return False
+    return True

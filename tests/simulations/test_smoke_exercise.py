@@ -26,7 +26,7 @@ AFTER_CUT_NEED = f"""
 
 def recorded_events(run_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     lines = (run_dir / "events.jsonl").read_text().splitlines()
-    rows = [json.loads(line) for line in lines]
+    rows = [json.loads(line) for line in lines[1:]]  # after the recording header
     return [(r["stream"], r["event"]) for r in rows if r["event"] is not None]
 
 

@@ -7,10 +7,13 @@ import logging
 import multiprocessing
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +32,7 @@ from services.dispatch.domain.planning import (
 )
 from services.dispatch.routing import LogisticsPlan, LogisticsProblem, SolverParams, plan_deliveries
 from services.runtime import outbox
+from services.runtime.bus import groups_caught_up
 from services.runtime.ids import derived_id
 from services.runtime.transaction import Cause, Transaction
 
@@ -70,12 +74,40 @@ class Settler(Protocol):
     async def settled(self) -> None: ...
 
 
-class Debounce:
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+class BusSettled:
+    """Live: after a short debounce, wait until every group on every stream has caught up.
+
+    A disruption arrives with a burst of consequences (links closed, depots lost, stock
+    recounted); planning on the first of them wastes a solve and plans on half the news.
+    ``max_wait_s`` bounds the wait under a steady stream of unrelated events.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        streams: Sequence[str],
+        debounce_s: float,
+        max_wait_s: float = 10.0,
+        poll_s: float = 0.05,
+    ) -> None:
+        self.redis = redis
+        self.streams = list(streams)
+        self.debounce_s = debounce_s
+        self.max_wait_s = max_wait_s
+        self.poll_s = poll_s
 
     async def settled(self) -> None:
-        await asyncio.sleep(self.seconds)
+        await asyncio.sleep(self.debounce_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait_s
+        streak = 0
+        while streak < 2 and loop.time() < deadline:
+            try:
+                quiet = await groups_caught_up(self.redis, self.streams)
+            except RedisError:
+                return  # cannot look: plan on what we have rather than not at all
+            streak = streak + 1 if quiet else 0
+            await asyncio.sleep(self.poll_s)
 
 
 async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
