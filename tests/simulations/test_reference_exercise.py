@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from simulations.exercise import run_exercise
 from simulations.aar import write_report
+from simulations.exercise import run_exercise
 from simulations.geography import BAOXING_NODE_ID, BRIDGE_LINK_ID
 from simulations.replay import replay
 
