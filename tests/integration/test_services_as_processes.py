@@ -6,6 +6,7 @@ the ``event`` field of the namespaced ingress stream, from a plain Redis client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ import httpx
 import pytest
 import redis
 
+from services.client import HinterlandClient
+from services.gateway.users import create_user
+from services.runtime import db
 from simulations.scenario import load_scenario
 from tests.conftest import free_port
 from tests.integration.processes import ServiceProcess, eventually
@@ -34,7 +38,15 @@ WORLD_TYPES = {
 
 
 class System:
-    def __init__(self, client: redis.Redis, ns: str, port: int, procs: list[ServiceProcess]):
+    def __init__(
+        self,
+        client: redis.Redis,
+        ns: str,
+        port: int,
+        procs: list[ServiceProcess],
+        database_url: str = "",
+    ):
+        self.database_url = database_url
         self.client = client
         self.ns = ns
         self.port = port
@@ -90,6 +102,7 @@ def system(
         "HINTERLAND_MODE": "live",
         "HINTERLAND_HTTP_PORT": str(port),
         "HINTERLAND_RECLAIM_IDLE_MS": "1000",
+        "HINTERLAND_TOKEN_SECRET": "integration-test-secret-0123456789abcdef",
     }
     procs = [ServiceProcess(s, env, tmp_path) for s in ("reserves", "transport", "dispatch")]
     client = redis.Redis.from_url(redis_url)
@@ -105,7 +118,7 @@ def system(
                 return False
 
         eventually(healthy, 20, "dispatch /health answering 200")
-        yield System(client, namespace, port, procs)
+        yield System(client, namespace, port, procs, service_database)
     finally:
         for proc in procs:
             proc.stop()
@@ -164,6 +177,14 @@ def _need(
     }
 
 
+async def _create_observer(database_url: str) -> None:
+    engine = db.create_engine(database_url)
+    try:
+        await create_user(db.session_factory(engine), "ops", "ops-password-1", ["observer"])
+    finally:
+        await engine.dispose()
+
+
 def _dead_letter_for(system: System, entry_id: str) -> dict[str, str] | None:
     for _, fields in system.entries("ingress.events.dead"):
         if fields.get("entry_id") == entry_id:
@@ -184,9 +205,11 @@ def test_a_need_published_by_raw_xadd_produces_a_plan_that_serves_it(system: Sys
     assert needs["NEED-E2E-MED"]["status"] == "served", needs["NEED-E2E-MED"]
     assert plans[-1]["data"]["routes"], "a served need travels on at least one route"
 
-    response = httpx.get(f"http://127.0.0.1:{system.port}/plan", timeout=5)
-    assert response.status_code == 200
-    assert response.json()["plan_id"] == plans[-1]["data"]["plan_id"]
+    assert httpx.get(f"http://127.0.0.1:{system.port}/plan", timeout=5).status_code == 401
+    asyncio.run(_create_observer(system.database_url))
+    with HinterlandClient(f"http://127.0.0.1:{system.port}") as client:
+        client.login("ops", "ops-password-1")
+        assert client.current_plan().plan.plan_id == plans[-1]["data"]["plan_id"]
 
 
 def test_malformed_entries_are_dead_lettered_with_a_reason_and_the_services_keep_planning(

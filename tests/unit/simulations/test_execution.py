@@ -1,4 +1,4 @@
-"""The execution simulator: vehicles follow their order's timetable and carry only what they load."""
+"""The execution simulator: vehicles keep their timetable and carry only what they load."""
 
 from datetime import UTC, datetime, timedelta
 
