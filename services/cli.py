@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 from rich.console import Console
@@ -70,7 +70,13 @@ async def _serve(service: Service) -> None:
             raise typer.Exit(2) from exc
         runtime, _planner = create_runtime(settings)
         # The gateway (HTTP API + console) migrates its own tables in its lifespan.
-        api = build_api(runtime.engine, runtime.redis, settings, runtime.stream("ingress.events"))
+        api = build_api(
+            runtime.engine,
+            runtime.redis,
+            settings,
+            runtime.stream("ingress.events"),
+            exercise=_exercise_control(settings),
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 api, host=settings.http_host, port=settings.http_port, log_level="warning"
@@ -96,6 +102,19 @@ async def _serve(service: Service) -> None:
         server.should_exit = True
         await serving
     await runtime.stop()
+
+
+def _exercise_control(settings: Any) -> Any:
+    """An exercise-mode deployment with its own namespace and schema can run exercises."""
+    if settings.mode != "exercise" or not settings.namespace or not settings.db_schema:
+        return None
+    from simulations.control import RunnerControl
+    from simulations.exercise import Infrastructure
+
+    infra = Infrastructure(
+        settings.redis_url, settings.database_url, settings.namespace, settings.db_schema
+    )
+    return RunnerControl(infra)
 
 
 TOKEN = typer.Option(

@@ -9,17 +9,21 @@ the other's events.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import redis
 
 from contracts.reserves import DepotRegistered, DepotRegisteredV1
+from simulations.control import RunnerControl
 from simulations.exercise import Infrastructure, run_exercise
 from tests.conftest import sync_database_url
 from tests.integration.processes import ServiceProcess, eventually
@@ -148,3 +152,47 @@ async def test_an_exercise_on_live_infrastructure_plans_as_embedded_and_stays_ap
     assert "reached a exercise" in exercise_dead[0]
     assert depot_ids(d.database_url, "public") == set()
     assert "D-LIVE-LEAK" not in depot_ids(d.database_url, d.exercise_ns)
+
+
+async def test_the_gateways_exercise_controller_starts_pauses_steps_and_stops(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    d = deployment
+    infra = Infrastructure(d.redis_url, d.database_url, d.exercise_ns, d.exercise_ns)
+    control = RunnerControl(infra, tmp_path, speed=3600.0)  # one simulated hour a second
+
+    assert (await control.status()).state == "idle"
+    refused = await control.start("no-such-scenario")
+    assert refused.state == "idle"
+    assert "cannot start 'no-such-scenario'" in refused.detail
+
+    started = await control.start("smoke")
+    assert (started.state, started.scenario) == ("running", "smoke")
+    assert "still running" in (await control.start("smoke")).detail
+
+    paused = await control.pause()
+    assert paused.state == "paused"
+    before = paused.sim_time
+    await asyncio.sleep(1.0)
+    assert (await control.status()).sim_time == before  # paused means paused
+
+    await control.step()  # plays up to and including the next inject, then pauses again
+    stepped = await wait_for_state(control, "paused")
+    assert stepped.sim_time is not None
+    assert before is None or stepped.sim_time > before
+
+    stopped = await control.stop()
+    assert stopped.state == "stopped"
+    assert "stopped by the controller" in stopped.detail
+    report = json.loads((tmp_path / "smoke-seed1" / "report.json").read_text())
+    assert report["stopped_early"] is True
+
+
+async def wait_for_state(control: RunnerControl, state: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + 30
+    while asyncio.get_running_loop().time() < deadline:
+        status = await control.status()
+        if status.state == state:
+            return status
+        await asyncio.sleep(0.1)
+    pytest.fail(f"exercise controller never reached {state}: {await control.status()}")
