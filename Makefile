@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 S      ?= sichuan-earthquake
 
-.PHONY: venv demo test lint types unit test-integration e2e sim schemas asyncapi up down clean
+.PHONY: venv demo test lint types unit test-integration e2e sim schemas asyncapi example-report clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ schemas: $(STAMP)
 
 asyncapi: $(STAMP)
 	$(BIN)/hinterland asyncapi --out contracts/asyncapi.json
+
+# The committed example after-action report is made by the command, never by hand.
+example-report: $(STAMP)
+	$(BIN)/hinterland exercise run sichuan-earthquake --out out/example
+	mkdir -p docs/examples
+	cp out/example/sichuan-earthquake-seed42/report.html docs/examples/sichuan-earthquake-report.html
 
 clean:
 	rm -rf $(VENV) out simulations/out

@@ -49,6 +49,8 @@ def _summarise(
     needs: dict[str, Any] = {}
     plans: list[PlanPublishedV1] = []
     committed: dict[str, int] = defaultdict(int)
+    delivered: dict[str, int] = defaultdict(int)
+    stranded: dict[str, str] = {}
     first_eta: dict[str, str] = {}
     for e in events:
         if isinstance(e, NeedRaisedV1):
@@ -70,6 +72,17 @@ def _summarise(
                     committed[s.need_id] += s.quantity_kg
                     eta = s.eta.isoformat()
                     first_eta[s.need_id] = min(first_eta.get(s.need_id, eta), eta)
+        elif isinstance(e, OrderProgressReportedV1):
+            move = e.data
+            for c in move.cargo:
+                if move.stage == "unloaded":
+                    delivered[c.need_id] += c.quantity_kg
+                elif move.stage == "broken_down":
+                    stranded[c.need_id] = (
+                        f"{c.quantity_kg / 1000:g} t aboard {move.vehicle_id}, "
+                        f"broken down at {move.node_id}"
+                    )
+    executed = any(isinstance(e, OrderProgressReportedV1) for e in events)
     plans.sort(key=lambda p: p.data.version)
     last_reason: dict[str, tuple[str | None, str]] = {}
     for p in plans:
@@ -78,13 +91,21 @@ def _summarise(
     rows = []
     for need_id in sorted(needs):
         n = needs[need_id]
-        served = min(committed[need_id], n["requested_kg"])
+        sent = min(committed[need_id], n["requested_kg"])
+        # With vehicles executing, served means handed over, not just ordered.
+        served = min(delivered[need_id], n["requested_kg"]) if executed else sent
         status = "served" if served >= n["requested_kg"] else "partial" if served else "unserved"
         reason, detail = last_reason.get(need_id, (None, ""))
+        if executed and status != "served" and need_id in stranded:
+            replan = f"; re-plan: {reason}: {detail}" if reason else ""
+            reason, detail = "vehicle_broke_down", stranded[need_id] + replan
+        elif executed and status != "served" and sent >= n["requested_kg"]:
+            reason, detail = "not_delivered_by_end", "dispatched, still on the way at the end"
         rows.append(
             {
                 **n,
-                "dispatched_kg": served,
+                "dispatched_kg": sent,
+                "delivered_kg": served if executed else None,
                 "status": status,
                 "first_eta": first_eta.get(need_id),
                 "reason": None if status == "served" else reason,
@@ -95,6 +116,7 @@ def _summarise(
         p: {
             "requested_kg": sum(r["requested_kg"] for r in rows if r["priority"] == p),
             "dispatched_kg": sum(r["dispatched_kg"] for r in rows if r["priority"] == p),
+            "delivered_kg": sum(r["delivered_kg"] or 0 for r in rows if r["priority"] == p),
         }
         for p in PRIORITIES
     }
@@ -142,31 +164,35 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Delivered by priority",
         "",
-        "| priority | requested t | dispatched t | share |",
-        "|---|---|---|---|",
+        "| priority | requested t | dispatched t | delivered t | delivered share |",
+        "|---|---|---|---|---|",
     ]
     for prio, v in report["by_priority"].items():
-        share = v["dispatched_kg"] / v["requested_kg"] if v["requested_kg"] else 1.0
+        got = v.get("delivered_kg", 0)
+        share = got / v["requested_kg"] if v["requested_kg"] else 1.0
         lines.append(
             f"| {prio} | {v['requested_kg'] / 1000:.1f} | {v['dispatched_kg'] / 1000:.1f} "
-            f"| {share:.0%} |"
+            f"| {got / 1000:.1f} | {share:.0%} |"
         )
     lines += [
         "",
         "## Needs not fully served",
         "",
-        "| need | priority | node | commodity | requested t | dispatched t | reason | detail |",
-        "|---|---|---|---|---|---|---|---|",
+        "| need | priority | node | commodity | requested t | dispatched t | delivered t "
+        "| reason | detail |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["needs"]:
         if r["status"] != "served":
+            got = "-" if r.get("delivered_kg") is None else f"{r['delivered_kg'] / 1000:.1f}"
             lines.append(
                 f"| {r['need_id']} | {r['priority']} | {r['node_id']} | {r['commodity']} "
-                f"| {r['requested_kg'] / 1000:.1f} | {r['dispatched_kg'] / 1000:.1f} "
+                f"| {r['requested_kg'] / 1000:.1f} | {r['dispatched_kg'] / 1000:.1f} | {got} "
                 f"| {r['reason']} | {r['detail']} |"
             )
     lines += [
         "",
+        *_expectation_lines(report.get("expectations", [])),
         f"Events on the bus: {report['events_on_bus']}; dead letters: "
         f"{report['dead_letters'] or 'none'}.",
         "",
@@ -212,6 +238,16 @@ def _fresh_database(run_dir: Path) -> Path:
     for leftover in run_dir.glob("hinterland.sqlite*"):
         leftover.unlink()
     return run_dir / "hinterland.sqlite"
+
+
+def _expectation_lines(judged: Sequence[dict[str, Any]]) -> list[str]:
+    if not judged:
+        return []
+    lines = ["## Expected outcomes", "", "| id | met | expected | actual |", "|---|---|---|---|"]
+    for e in judged:
+        met = "met" if e["met"] else "NOT MET"
+        lines.append(f"| {e['id']} | {met} | {e['expected']} | {e['actual']} |")
+    return [*lines, ""]
 
 
 async def run_timeline(
