@@ -90,9 +90,11 @@ class BusQuiet:
         return True
 
     async def quiet(self, include_planner: bool) -> bool:
+        planner = self.world.planner
+        if include_planner and planner.busy:  # in memory: no need to ask Redis while solving
+            return False
         if not await self._streams_quiet():
             return False
-        planner = self.world.planner
         return not (include_planner and (planner.busy or await planner.pending_triggers()))
 
     async def wait(self, include_planner: bool = True, timeout_s: float = 300) -> None:
@@ -108,11 +110,17 @@ async def _wait_quiet(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     streak = 0
+    wait = poll_s / 4
     while streak < 2:  # twice in a row: nothing was in flight between two looks
-        streak = streak + 1 if await quiet(include_planner) else 0
+        if await quiet(include_planner):
+            streak += 1
+            wait = poll_s / 4
+        else:
+            # Most settles take a few ms; a solve can take seconds: look less often then.
+            streak, wait = 0, min(wait * 1.5, poll_s * 5)
         if loop.time() > deadline:
             raise TimeoutError("the bus did not settle")
-        await asyncio.sleep(poll_s)
+        await asyncio.sleep(wait)
 
 
 class _BusClient:
@@ -171,9 +179,9 @@ class World(_BusClient):
             "namespace": self.namespace,
             "mode": self.mode,
             "consumer_name": "embedded",
-            "polling_ms": 50,
+            "polling_ms": 1000,
             "reclaim_idle_ms": 10000,
-            "outbox_poll_ms": 50,
+            "outbox_poll_ms": 1000,
         }
         self.redis = redis_client(self.redis_url)
         quiet = BusQuiet(self)
