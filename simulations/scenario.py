@@ -112,6 +112,8 @@ from simulations.expectations import Expectation, ExpectationSpec, NeedOutcome
 from simulations.geography import ALL_CLUSTERS, CLUSTERS, Network, build_network
 
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"
+MAX_HOURS: Final = 10 * 8760
+"""Ten years: the longest span a scenario time may name (beyond, the calendar overflows)."""
 NAMESPACE: Final = uuid.UUID("5d1f3c2a-8e4b-5f60-9a7c-1b2d3e4f5a60")
 """uuid5 namespace of exercise event ids: ``uuid5(NAMESPACE, f"{run_id}:{index}")``."""
 
@@ -358,7 +360,7 @@ class ScenarioSpec(_Spec):
     narrative: str = ""
     seed: int = 0
     start: AwareDatetime
-    duration_h: float = Field(gt=0)
+    duration_h: float = Field(gt=0, le=MAX_HOURS)
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     depots: list[DepotSpec] = Field(default_factory=list)
@@ -605,17 +607,23 @@ def parse_scenario(
 
 def _compose(text: str, file: str) -> yaml.Node | None:
     """The YAML node tree of ``text``; every mark carries ``file`` as its name."""
-    loader = yaml.SafeLoader(text)
-    loader.name = file  # marks (hence messages) name the file, included files too
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # its reader refuses control characters already here
+        loader.name = file  # marks (hence messages) name the file, included files too
         node: yaml.Node | None = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow; no mark
+        line = text[: exc.position].count("\n") + 1
+        problem = f"character {exc.character!r} is not allowed in YAML"
+        raise ScenarioError(file, [f"{file}:{line}: invalid YAML: {problem}"]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{file}:{mark.line + 1}" if mark is not None else file
         problem = getattr(exc, "problem", None) or str(exc)
         raise ScenarioError(file, [f"{where}: invalid YAML: {problem}"]) from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return node
 
 
@@ -1156,7 +1164,8 @@ class _Checker:
     def inject(self, i: int, spec: InjectSpec, depots: set[str], assets: set[str]) -> Inject | None:
         base: Loc = ("timeline", i)
         self.at_h_ok((*base, "at_h"), spec.at_h)
-        at = self.spec.start + timedelta(hours=spec.at_h)
+        # Clamped so that a time already reported as out of range cannot overflow the calendar.
+        at = self.spec.start + timedelta(hours=min(max(spec.at_h, 0), self.spec.duration_h))
         event: InjectEvent = spec.event  # type: ignore[assignment]  # breakdowns went elsewhere
         _, payload_cls, subject_field = _INJECT_CLASSES[event]
         data = dict(spec.data)
@@ -1170,11 +1179,16 @@ class _Checker:
             if "deadline" in data:
                 usable = False
                 self.fail((*base, "data", "deadline_h"), "give deadline or deadline_h, not both")
-            elif isinstance(hours, bool) or not isinstance(hours, int | float) or hours <= 0:
+            elif (
+                isinstance(hours, bool)
+                or not isinstance(hours, int | float)
+                or not 0 < hours <= MAX_HOURS
+            ):
                 usable = False
                 self.fail(
                     (*base, "data", "deadline_h"),
-                    f"expected a number of hours > 0 after the inject (got {hours!r})",
+                    f"expected a number of hours > 0 and <= {MAX_HOURS} after the inject "
+                    f"(got {hours!r})",
                 )
             else:
                 data["deadline"] = at + timedelta(hours=hours)

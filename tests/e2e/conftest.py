@@ -39,8 +39,10 @@ def _chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it lives,
+    and every later test that starts one of its own (asyncio.run) would fail beside it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
