@@ -25,6 +25,7 @@ Event = Annotated[
     | transport.NodeStatusChangedV1
     | transport.DisruptionAppliedV1
     | incidents.DisruptionReportedV1
+    | incidents.DisruptionWithdrawnV1
     | incidents.NeedRaisedV1
     | dispatch.PlanRequestedV1
     | dispatch.PlanPublishedV1
@@ -53,6 +54,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     transport.NodeStatusChangedV1,
     transport.DisruptionAppliedV1,
     incidents.DisruptionReportedV1,
+    incidents.DisruptionWithdrawnV1,
     incidents.NeedRaisedV1,
     dispatch.PlanRequestedV1,
     dispatch.PlanPublishedV1,
@@ -76,6 +78,7 @@ INGRESS_TYPES: Final = frozenset(
     type_name(c)
     for c in (
         incidents.DisruptionReportedV1,
+        incidents.DisruptionWithdrawnV1,
         incidents.NeedRaisedV1,
         reserves.DepotRegisteredV1,
         reserves.StockLevelReportedV1,

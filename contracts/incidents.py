@@ -61,3 +61,26 @@ class NeedRaised(Payload):
 class NeedRaisedV1(Envelope):
     type: Literal["hinterland.incidents.need_raised.v1"] = "hinterland.incidents.need_raised.v1"
     data: NeedRaised
+
+
+class DisruptionWithdrawn(Payload):
+    disruption_id: Identifier = Field(
+        description="The disruption that no longer holds (as reported earlier).",
+        examples=["CAP-5f0c2a3e-8d1b-5c47-9a0e-2b7c1d3e4f50"],
+    )
+    reason: str = Field(
+        "",
+        description="Why it was withdrawn (a CAP Cancel's note, an operator's words).",
+        examples=["Bridge inspected and reopened"],
+    )
+    withdrawn_at: AwareDatetime = Field(description="When the withdrawal was issued.")
+
+
+class DisruptionWithdrawnV1(Envelope):
+    """An earlier ``disruption_reported`` no longer holds: transport reopens what it closed or
+    degraded (unless another open disruption still does), and dispatch re-plans."""
+
+    type: Literal["hinterland.incidents.disruption_withdrawn.v1"] = (
+        "hinterland.incidents.disruption_withdrawn.v1"
+    )
+    data: DisruptionWithdrawn

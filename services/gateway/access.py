@@ -17,6 +17,9 @@ READ: Final[frozenset[Role]] = frozenset(ROLES)
 REPORT: Final[frozenset[Role]] = frozenset({"dispatcher", "integrator"})
 DECIDE: Final[frozenset[Role]] = frozenset({"dispatcher"})
 CONTROL: Final[frozenset[Role]] = frozenset({"exercise-controller"})
+FEED: Final[frozenset[Role]] = frozenset({"integrator"})
+"""The bus as it happens (``GET /events/stream``) is for integrated systems; people watch
+the console's ``GET /stream``, built from the read model."""
 ADMIN: Final[frozenset[Role]] = frozenset({"admin"})
 
 PUBLIC: Final[frozenset[Endpoint]] = frozenset(
@@ -51,6 +54,9 @@ ACCESS: Final[dict[Endpoint, frozenset[Role]]] = {
     ("GET", "/exercise"): READ,
     ("POST", "/needs"): REPORT,
     ("POST", "/disruptions"): REPORT,
+    ("POST", "/cap"): REPORT,
+    ("POST", "/edxl-rm"): REPORT,
+    ("GET", "/events/stream"): FEED,
     ("POST", "/plans/{plan_id}/decision"): DECIDE,
     ("POST", "/exercise/start"): CONTROL,
     ("POST", "/exercise/pause"): CONTROL,

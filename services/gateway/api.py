@@ -1,9 +1,12 @@
 """The authenticated HTTP API and the console it serves.
 
 Writes publish a contract event on ``ingress.events`` (as any integrated system would) and
-answer 202 with its id; reads come from dispatch's read model, filtered for the caller's
-clearance; plan decisions are the gateway's own (``gateway_plan_decisions``). Every route is
-in the access table of ``access.py``; the app-wide ``authorize`` dependency enforces it.
+answer 202 with its id; partners' CAP and EDXL-RM documents (``POST /cap``, ``/edxl-rm``)
+are translated by ``services.standards`` and published the same way; reads come from
+dispatch's read model, filtered for the caller's clearance; plan decisions are the gateway's
+own (``gateway_plan_decisions``); ``GET /events/stream`` forwards the bus itself to
+integrators, filtered the same way. Every route is in the access table of ``access.py``; the
+app-wide ``authorize`` dependency enforces it.
 """
 
 import asyncio
@@ -17,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from fastapi.staticfiles import StaticFiles
@@ -32,6 +35,15 @@ from services.gateway import reads
 from services.gateway import tables as g
 from services.gateway.access import PUBLIC, allowed
 from services.gateway.exercise import ExerciseControl
+from services.gateway.feed import (
+    STREAM_ORDER,
+    BusTail,
+    CursorError,
+    FeedFormat,
+    format_cursor,
+    parse_cursor,
+    subscriber_feed,
+)
 from services.gateway.models import (
     Accepted,
     AssetView,
@@ -54,6 +66,8 @@ from services.gateway.models import (
     Token,
     UserView,
 )
+from services.gateway.partners import OutboundRenderer, SqlThreadStore, network_snapshot
+from services.gateway.redaction import Hidden
 from services.gateway.security import (
     IssuedToken,
     Principal,
@@ -68,6 +82,9 @@ from services.gateway.stream import ChangeFeed
 from services.gateway.users import UserExists, create_user, load_user, migrate_gateway
 from services.runtime import db
 from services.runtime.wire import encode, fields
+from services.standards.http import Outcome, add_standards_routes
+from services.standards.network import Network as PartnerNetwork
+from services.standards.translate import Translation
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +126,14 @@ async def audit(
             detail=detail[:4000],
         )
     )
+
+
+def _audit_outcome(status: int) -> str:
+    if status < 300:
+        return "ok"
+    if status == 403:
+        return "denied"
+    return "refused" if status < 500 else "failed"
 
 
 def build_api(
@@ -169,6 +194,7 @@ def build_api(
         if found is None:
             raise _unauthorized(f"user {username!r} is unknown or disabled")
         principal = found[0]
+        request.state.principal = principal  # for routes that audit without a Caller argument
         roles = allowed(endpoint)
         if roles is None:
             raise HTTPException(
@@ -212,9 +238,12 @@ def build_api(
     )
     api.state.feed = feed
 
+    async def xadd(event: Envelope) -> None:
+        await redis.xadd(ingress, fields(encode(event)))  # type: ignore[arg-type]
+
     async def publish(event: Envelope) -> Accepted:
         try:
-            await redis.xadd(ingress, fields(encode(event)))  # type: ignore[arg-type]
+            await xadd(event)
         except Exception as exc:  # the bus is away: say so, publish nothing
             raise HTTPException(503, f"event bus unavailable: {exc}") from exc
         return Accepted(event_id=event.id, type=event.type)
@@ -462,6 +491,138 @@ def build_api(
             note=body.note,
             username=who.username,
             at=at,
+        )
+
+    # --- partners: CAP 1.2 and EDXL-RM 1.0 in, the event feed out -------------------------
+
+    async def partner_network() -> PartnerNetwork:
+        async with sessions() as session:
+            return await network_snapshot(session)
+
+    def principal_of(request: Request) -> Principal:
+        who = getattr(request.state, "principal", None)
+        if not isinstance(who, Principal):  # authorize sets it on every non-public route
+            raise HTTPException(500, "no authenticated caller on a partner route")
+        return who
+
+    async def admit(request: Request, translation: Translation) -> str | None:
+        """The same clearance rule as POST /needs and /disruptions: nobody publishes above
+        their own clearance (a CAP Restricted scope is ``restricted``)."""
+        who = principal_of(request)
+        for e in translation.envelopes:
+            if not clears(who.clearance, e.classification):
+                what = e.type.split(".")[2].replace("_", " ")
+                return (
+                    f"cannot publish a {e.classification} {what} ({e.subject}): "
+                    f"{who.username} is cleared to {who.clearance} only"
+                )
+        return None
+
+    async def record(request: Request, outcome: Outcome) -> None:
+        """Audit every partner document: published (with its event ids), refused, failed."""
+        who = principal_of(request)
+        async with sessions() as session, session.begin():
+            await audit(
+                session,
+                who.username,
+                f"POST /{outcome.kind}",
+                ",".join(outcome.subjects) or outcome.kind,
+                _audit_outcome(outcome.status),
+                outcome.status,
+                outcome.event_ids,
+                detail=outcome.detail,
+            )
+
+    # On the app's own router, so that the app-wide ``authorize`` guards them like every route.
+    add_standards_routes(
+        api.router,
+        xadd,
+        partner_network,
+        SqlThreadStore(sessions),
+        mode=mode,
+        admit=admit,
+        record=record,
+    )
+
+    tail = BusTail(
+        redis,
+        [ingress, *(streams.namespaced(s, settings.namespace) for s in STREAM_ORDER[1:])],
+    )
+    renderer = OutboundRenderer(sessions)
+
+    @api.get(
+        "/events/stream",
+        tags=["integration"],
+        response_class=StreamingResponse,
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            422: {"description": "last_id is not a cursor"},
+            503: {"description": "The bus or the database is away (nothing streamed yet)"},
+        },
+    )
+    async def event_feed(
+        who: Caller,
+        fmt: Annotated[
+            FeedFormat,
+            Query(
+                alias="format",
+                description="json: the CloudEvents envelopes; edxl: EDXL-RM 1.0 messages "
+                "(CommitResource for dispatch orders, ReportResourceDeploymentStatus for "
+                "delivery progress) for needs that came in over EDXL-RM.",
+            ),
+        ] = "json",
+        last_id: Annotated[
+            str | None,
+            Query(
+                description="Resume after this cursor (the `id` of the last message "
+                "received): one entry id per stream (ingress, reserves, transport, "
+                "dispatch), comma-separated, or one for all; `$` (default) = from now on."
+            ),
+        ] = None,
+        last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    ) -> StreamingResponse:
+        """Server-sent events: the bus (ingress, reserves, transport and dispatch events) as
+        it happens, filtered for the caller's clearance: an event classified above it, and
+        any event naming a need, vehicle or depot the caller may not see, never arrives.
+        First a ``ready`` event with the cursor, then one message per event, ``:``
+        heartbeats in silence."""
+        try:
+            cursor = parse_cursor(last_id if last_id is not None else last_event_id)
+        except CursorError as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+        async def load_hidden() -> Hidden:
+            async with sessions() as session:
+                return await reads.hidden(session, who.clearance)
+
+        try:  # before answering 200: a subscriber learns at once if the bus or database is away
+            at = await tail.resolve(cursor)
+            hidden = await load_hidden()
+        except Exception as exc:
+            raise HTTPException(503, f"event feed unavailable: {exc}") from exc
+        async with sessions() as session, session.begin():
+            await audit(
+                session,
+                who.username,
+                "GET /events/stream",
+                fmt,
+                "ok",
+                200,
+                detail=f"from {format_cursor(at)}, clearance {who.clearance}",
+            )
+        return StreamingResponse(
+            subscriber_feed(
+                tail,
+                at,
+                who.clearance,
+                hidden,
+                load_hidden,
+                renderer,
+                fmt,
+                heartbeat_s=HEARTBEAT_S,
+            ),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     # --- exercises ------------------------------------------------------------------------

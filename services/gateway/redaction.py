@@ -1,5 +1,6 @@
 """The classification rule, as pure functions: what a caller may see of depots, assets, needs
-and plans. Every read and the live stream go through here; nothing is merely hidden in the UI.
+and plans, and which bus events may be forwarded to an external subscriber. Every read, the
+live stream and the event feed go through here; nothing is merely hidden in the UI.
 
 Rule: a thing is military-classified when its need was raised ``military`` (or above the
 caller's clearance), when its vehicle or depot is military-owned, or when a plan leg carries
@@ -9,11 +10,22 @@ such a need or loads at such a depot. A caller sees a thing only if their cleara
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from contracts.dispatch import NeedPlan, PlanKpis, PlannedRoute, PlannedStop, PlanPublished
-from contracts.envelope import Classification
+from contracts import reserves, transport
+from contracts.dispatch import (
+    NeedPlan,
+    PlanKpis,
+    PlannedRoute,
+    PlannedStop,
+    PlanPublished,
+    PlanPublishedV1,
+)
+from contracts.envelope import Classification, Envelope
+from contracts.incidents import NeedRaisedV1
 from services.dispatch.routing.planner import PRIORITY_WEIGHT
 from services.gateway.security import clears
 
@@ -39,6 +51,29 @@ class Hidden:
     def mentions(self, text: str) -> bool:
         """True if ``text`` names any hidden id (used for free-text plan reasons)."""
         return any(i in text for i in (*self.needs, *self.vehicles, *self.depots))
+
+    def merged(self, other: Hidden) -> Hidden:
+        """Everything either hides."""
+        return Hidden(
+            needs={**self.needs, **other.needs},
+            vehicles=self.vehicles | other.vehicles,
+            depots=self.depots | other.depots,
+        )
+
+    def names(self, text: str) -> bool:
+        """True if ``text`` holds a hidden id as a whole token (``D-MIL`` is in ``"D-MIL"``
+        and ``at D-MIL,`` but not in ``D-MIL-2``): for payloads and documents sent out."""
+        pattern = _token_pattern(frozenset((*self.needs, *self.vehicles, *self.depots)))
+        return pattern is not None and pattern.search(text) is not None
+
+
+@lru_cache(maxsize=32)
+def _token_pattern(ids: frozenset[str]) -> re.Pattern[str] | None:
+    if not ids:
+        return None
+    # Longest first, so that an id that prefixes another does not stop the alternation early.
+    alternatives = "|".join(re.escape(i) for i in sorted(ids, key=lambda i: (-len(i), i)))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
 
 
 def hidden_for(
@@ -142,3 +177,57 @@ def redact_reason(reason: str, hidden: Hidden) -> str:
     """Drop the parts of dispatch's re-plan reason ("a; b; c") that name something hidden."""
     parts = [p for p in reason.split("; ") if p and not hidden.mentions(p)]
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Screened:
+    """An event as it may be forwarded (None: not at all), and what is hidden from now on."""
+
+    event: Envelope | None
+    hidden: Hidden
+
+
+def _revealed(event: Envelope, clearance: Classification) -> Hidden:
+    """Ids this event shows to be above ``clearance``: a need raised above it, a vehicle or
+    depot registered as military-owned, or the vehicle or depot an uncleared event is about.
+    Only the event's own subject is learnt (a military reservation does not hide the civil
+    depot it draws on)."""
+    uncleared = not clears(clearance, event.classification)
+    military_hidden = not clears(clearance, "military")
+    if isinstance(event, NeedRaisedV1) and uncleared:
+        return Hidden(needs={event.data.need_id: event.data.priority})
+    if isinstance(event, transport.AssetRegisteredV1) and (
+        uncleared or (military_hidden and event.data.owner == "military")
+    ):
+        return Hidden(vehicles=frozenset({event.data.asset_id}))
+    if isinstance(event, reserves.DepotRegisteredV1) and (
+        uncleared or (military_hidden and event.data.owner == "military")
+    ):
+        return Hidden(depots=frozenset({event.data.depot_id}))
+    if uncleared and isinstance(event, transport.AssetStatusChangedV1):
+        return Hidden(vehicles=frozenset({event.data.asset_id}))
+    if uncleared and isinstance(
+        event, reserves.DepotStatusChangedV1 | reserves.StockLevelReportedV1
+    ):
+        return Hidden(depots=frozenset({event.data.depot_id}))
+    return Hidden()
+
+
+def screen_event(event: Envelope, clearance: Classification, hidden: Hidden) -> Screened:
+    """Whether a bus event may go to an external subscriber cleared to ``clearance``.
+
+    Dropped: an event classified above the clearance; a registration of a military-owned
+    vehicle or depot (for anyone not cleared military); any event whose subject or payload
+    names a hidden need, vehicle or depot (``hidden``, plus what earlier events revealed).
+    A plan is forwarded redacted (``redact_plan``) when its own classification allows. The
+    returned ``hidden`` adds what this event revealed, for the next events of the feed.
+    """
+    learned = hidden.merged(_revealed(event, clearance))
+    if not clears(clearance, event.classification):
+        return Screened(None, learned)
+    if isinstance(event, PlanPublishedV1) and learned:
+        event = event.model_copy(update={"data": redact_plan(event.data, learned)})
+    payload = event.model_dump_json(include={"data"})
+    if learned.names(event.subject) or learned.names(payload):
+        return Screened(None, learned)
+    return Screened(event, learned)

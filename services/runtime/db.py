@@ -19,7 +19,9 @@ def create_engine(url: str, schema: str = "") -> AsyncEngine:
         # keeps concurrent transactions from failing with "database is locked". Connections
         # are pooled: opening one costs a thread and three pragmas, paid per transaction
         # otherwise.
-        engine = create_async_engine(url, pool_size=4, max_overflow=8, connect_args={"timeout": 30})
+        in_memory = url.endswith("://") or ":memory:" in url
+        pool: dict[str, Any] = {} if in_memory else {"pool_size": 4, "max_overflow": 8}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,7 +1,8 @@
 """Bus entry for partner XML: a FastStream consumer of ``ingress.xml`` that publishes envelopes.
 
 Any client can post a document: ``XADD ingress.xml * kind cap xml '<alert ...>'`` (``kind``
-is ``cap`` or ``edxl-rm``). Each entry is translated with ``translate``; its envelopes are
+is ``cap`` or ``edxl-rm``). Each entry is translated with ``translate`` (a CAP Cancel becomes
+a ``disruption_withdrawn``, like over HTTP); its envelopes are
 XADDed on ``ingress.events`` and the entry acknowledged in one MULTI, after the EDXL-RM
 threads are saved. A document that fails validation goes to ``ingress.xml.dead`` with the
 reason (element and rule) and is acknowledged: retrying would not help. Infrastructure errors
@@ -121,14 +122,6 @@ class StandardsBus:
         except Exception as exc:  # translation is pure: the same entry would fail again
             log.exception("standards: translating %s failed", entry_id)
             return await self._dead(entry_id, data, f"{kind}: internal error: {exc!r}")
-        if t.withdrawals:
-            w = t.withdrawals[0]
-            return await self._dead(
-                entry_id,
-                data,
-                f"cap: alert/msgType: Cancel withdraws disruption {w.disruption_id} "
-                f"({w.reason}), but there is no contract event for a withdrawal yet",
-            )
         if t.threads:
             await self._threads.save(t.threads)
         async with self.redis.pipeline(transaction=True) as pipe:

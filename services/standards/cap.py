@@ -160,8 +160,8 @@ class CapAlert:
 class Withdrawal:
     """A CAP Cancel: the earlier disruption no longer holds.
 
-    There is no contract event for this yet; the proposal is
-    ``hinterland.incidents.disruption_withdrawn.v1`` carrying these fields.
+    Published as ``hinterland.incidents.disruption_withdrawn.v1`` (``DisruptionWithdrawnV1``)
+    by ``translate``.
     """
 
     disruption_id: str

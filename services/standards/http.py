@@ -1,15 +1,18 @@
 """HTTP entry for partner XML: ``POST /cap`` and ``POST /edxl-rm`` publish contract events.
 
 The host app mounts ``standards_router(...)`` and passes how to publish (XADD on the ingress
-stream), where the network snapshot comes from, and the EDXL-RM thread store. A document is
-translated completely before anything is published: a bad one gets 400 (not safe,
-well-formed XML of the standard) or 422 (an element breaks a rule) naming the element and the
-rule, and publishes nothing.
+stream), where the network snapshot comes from, and the EDXL-RM thread store; optionally who
+may publish what (``admit``) and where each outcome is recorded (``record``, e.g. an audit
+log). A document is translated completely before anything is published: a bad one gets 400
+(not safe, well-formed XML of the standard) or 422 (an element breaks a rule) naming the
+element and the rule, and publishes nothing. A CAP Cancel publishes a
+``disruption_withdrawn``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +20,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from contracts.envelope import Envelope, Mode
-from services.standards.cap import Withdrawal
 from services.standards.errors import StandardsError
 from services.standards.network import Network
 from services.standards.threads import ThreadStore
@@ -26,8 +28,24 @@ from services.standards.xmltree import MAX_DOCUMENT_BYTES
 
 Publish = Callable[[Envelope], Awaitable[object]]
 NetworkProvider = Callable[[], Awaitable[Network]]
-WithdrawalSink = Callable[[Withdrawal], Awaitable[str]]
-"""Forwards a CAP Cancel's withdrawal and returns the id of the event it published."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one POST did: its answer's status and the events it published (if any)."""
+
+    kind: str
+    """``cap`` or ``edxl-rm``."""
+    status: int
+    event_ids: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
+    detail: str = ""
+
+
+Admit = Callable[[Request, Translation], Awaitable[str | None]]
+"""Why the caller may not publish what the document means (answered 403), or None."""
+Record = Callable[[Request, Outcome], Awaitable[None]]
+"""Called once per POST with its outcome, refusals included (the host's audit log)."""
 
 
 class Published(BaseModel):
@@ -58,14 +76,11 @@ def _xml_body(media_type: str) -> dict[str, Any]:
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": Refused, "description": "Not safe, well-formed XML of the standard"},
+    403: {"description": "The caller may not publish what the document means (host rule)"},
     413: {"model": Refused, "description": "Document too large"},
     422: {"model": Refused, "description": "An element breaks a rule of the standard"},
     503: {"description": "Event bus unavailable; retry (event ids are stable)"},
 }
-
-
-def _refuse(exc: StandardsError, status: int | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status or _STATUS[exc.problem], content=exc.as_dict())
 
 
 def standards_router(
@@ -74,9 +89,31 @@ def standards_router(
     thread_store: ThreadStore,
     *,
     mode: Mode = "live",
-    withdraw: WithdrawalSink | None = None,
+    admit: Admit | None = None,
+    record: Record | None = None,
 ) -> APIRouter:
-    """Routes ``POST /cap`` and ``POST /edxl-rm`` (body: the XML document).
+    """A router with ``POST /cap`` and ``POST /edxl-rm``; see :func:`add_standards_routes`."""
+    router = APIRouter()
+    add_standards_routes(
+        router, publish, network_provider, thread_store, mode=mode, admit=admit, record=record
+    )
+    return router
+
+
+def add_standards_routes(
+    router: APIRouter,
+    publish: Publish,
+    network_provider: NetworkProvider,
+    thread_store: ThreadStore,
+    *,
+    mode: Mode = "live",
+    admit: Admit | None = None,
+    record: Record | None = None,
+) -> None:
+    """Add ``POST /cap`` and ``POST /edxl-rm`` (body: the XML document) to ``router``.
+
+    A host whose app-wide dependencies must guard these routes adds them to its own router
+    (``app.router``): they are then built with those dependencies, like its other routes.
 
     Parameters
     ----------
@@ -88,23 +125,21 @@ def standards_router(
         Where EDXL-RM need threads are remembered for the CommitResource sent later.
     mode
         ``live`` or ``exercise``: a CAP alert of the other mode is refused (422).
-    withdraw
-        Forwards CAP Cancel withdrawals; without it a Cancel answers 501 and changes nothing.
+    admit
+        Looks at the translation before anything is published; a message refuses it (403).
+    record
+        Told every outcome (status, event ids, subjects, the refusal's detail).
     """
-    router = APIRouter(tags=["standards"])
 
-    async def body_of(request: Request) -> bytes | JSONResponse:
+    async def body_of(request: Request) -> bytes | StandardsError:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > MAX_DOCUMENT_BYTES:
-            return _refuse(
-                StandardsError(
-                    "body", f"more than {MAX_DOCUMENT_BYTES} bytes", problem="malformed"
-                ),
-                413,
+            return StandardsError(
+                "body", f"more than {MAX_DOCUMENT_BYTES} bytes", problem="malformed"
             )
         return await request.body()
 
-    async def publish_all(t: Translation) -> JSONResponse:
+    async def publish_all(kind: str, t: Translation) -> tuple[JSONResponse, Outcome]:
         done: list[str] = []
         try:
             for envelope in t.envelopes:
@@ -113,60 +148,64 @@ def standards_router(
             if t.threads:
                 await thread_store.save(t.threads)
         except Exception as exc:  # the bus or the store is away: say so; a retry is safe
-            return JSONResponse(
-                status_code=503,
-                content={"detail": f"event bus unavailable: {exc}", "published": done},
+            detail = f"event bus unavailable: {exc}"
+            return (
+                JSONResponse(status_code=503, content={"detail": detail, "published": done}),
+                Outcome(kind, 503, tuple(done), detail=detail),
             )
         result = Published(
             event_ids=[e.id for e in t.envelopes],
             types=[e.type for e in t.envelopes],
             subjects=[e.subject for e in t.envelopes],
         )
-        return JSONResponse(status_code=202, content=result.model_dump())
+        return (
+            JSONResponse(status_code=202, content=result.model_dump()),
+            Outcome(kind, 202, tuple(result.event_ids), tuple(result.subjects)),
+        )
 
-    async def handle(kind: str, request: Request) -> JSONResponse:
+    def refused(kind: str, exc: StandardsError, status: int) -> tuple[JSONResponse, Outcome]:
+        return (
+            JSONResponse(status_code=status, content=exc.as_dict()),
+            Outcome(kind, status, detail=str(exc)),
+        )
+
+    async def translated(kind: str, request: Request) -> tuple[JSONResponse, Outcome]:
         body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
+        if isinstance(body, StandardsError):
+            return refused(kind, body, 413)
         try:
             network = await network_provider()
         except Exception as exc:  # the network snapshot comes from a store that is away
-            return JSONResponse(status_code=503, content={"detail": f"network unavailable: {exc}"})
+            detail = f"network unavailable: {exc}"
+            return (
+                JSONResponse(status_code=503, content={"detail": detail}),
+                Outcome(kind, 503, detail=detail),
+            )
         try:
             t = translate(kind, body, network=network, mode=mode)
         except StandardsError as exc:
-            return _refuse(exc)
-        if t.withdrawals:
-            if withdraw is None:
-                w = t.withdrawals[0]
-                return _refuse(
-                    StandardsError(
-                        "alert/msgType",
-                        f"Cancel withdraws disruption {w.disruption_id}, but this Hinterland "
-                        "cannot forward withdrawals yet; nothing was changed",
-                        problem="unsupported",
-                    ),
-                    501,
+            return refused(kind, exc, _STATUS[exc.problem])
+        if admit is not None:
+            why = await admit(request, t)
+            if why is not None:
+                return (
+                    JSONResponse(status_code=403, content={"detail": why}),
+                    Outcome(kind, 403, subjects=tuple(e.subject for e in t.envelopes), detail=why),
                 )
-            try:
-                ids = [await withdraw(w) for w in t.withdrawals]
-            except Exception as exc:
-                return JSONResponse(status_code=503, content={"detail": f"unavailable: {exc}"})
-            return JSONResponse(
-                status_code=202,
-                content=Published(
-                    event_ids=ids,
-                    types=["withdrawal"] * len(ids),
-                    subjects=[w.disruption_id for w in t.withdrawals],
-                ).model_dump(),
-            )
-        return await publish_all(t)
+        return await publish_all(kind, t)
+
+    async def handle(kind: str, request: Request) -> JSONResponse:
+        response, outcome = await translated(kind, request)
+        if record is not None:
+            await record(request, outcome)
+        return response
 
     @router.post(
         "/cap",
+        tags=["standards"],
         status_code=202,
         response_model=Published,
-        responses={**_RESPONSES, 501: {"model": Refused, "description": "Cancel not forwarded"}},
+        responses=_RESPONSES,
         openapi_extra=_xml_body("application/cap+xml"),
         summary="Publish a CAP 1.2 alert as a disruption (Update re-reports, Cancel withdraws)",
     )
@@ -175,6 +214,7 @@ def standards_router(
 
     @router.post(
         "/edxl-rm",
+        tags=["standards"],
         status_code=202,
         response_model=Published,
         responses=_RESPONSES,
@@ -183,5 +223,3 @@ def standards_router(
     )
     async def post_edxl_rm(request: Request) -> JSONResponse:
         return await handle("edxl-rm", request)
-
-    return router

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from contracts.envelope import Envelope, Mode
-from contracts.incidents import DisruptionReportedV1, NeedRaisedV1
+from contracts.incidents import (
+    DisruptionReportedV1,
+    DisruptionWithdrawn,
+    DisruptionWithdrawnV1,
+    NeedRaisedV1,
+)
 from services.standards import cap, edxl_rm
 from services.standards.errors import StandardsError
 from services.standards.network import Network
@@ -18,10 +23,9 @@ KINDS: tuple[str, ...] = get_args(Kind)
 
 @dataclass(frozen=True, slots=True)
 class Translation:
-    """Everything one document means: events to publish, withdrawals, threads to remember."""
+    """Everything one document means: events to publish and EDXL-RM threads to remember."""
 
     envelopes: tuple[Envelope, ...] = ()
-    withdrawals: tuple[cap.Withdrawal, ...] = ()
     threads: tuple[NeedThread, ...] = ()
 
 
@@ -35,7 +39,20 @@ def _cap(document: bytes, network: Network, mode: Mode) -> Translation:
             problem="unsupported",
         )
     if t.withdrawal is not None:
-        return Translation(withdrawals=(t.withdrawal,))
+        w = t.withdrawal
+        withdrawn = DisruptionWithdrawnV1(
+            id=t.event_id,
+            source=cap.SOURCE,
+            time=t.alert.sent,
+            subject=w.disruption_id,
+            correlationid=w.disruption_id,
+            mode=t.mode,
+            classification=t.classification,
+            data=DisruptionWithdrawn(
+                disruption_id=w.disruption_id, reason=w.reason, withdrawn_at=w.withdrawn_at
+            ),
+        )
+        return Translation(envelopes=(withdrawn,))
     assert t.disruption is not None
     envelope = DisruptionReportedV1(
         id=t.event_id,
@@ -86,18 +103,6 @@ def translate(kind: str, document: bytes, *, network: Network, mode: Mode = "liv
 def translate_bus_entry(
     kind: Kind | str, xml: bytes, *, network: Network, mode: Mode = "live"
 ) -> list[Envelope]:
-    """The envelopes to publish for one ``ingress.xml`` entry (fields ``kind`` and ``xml``).
-
-    A CAP Cancel raises ``StandardsError`` (problem ``unsupported``): there is no contract
-    event for a withdrawal yet, and dead-lettering it keeps it visible and replayable.
-    """
-    t = translate(kind, xml, network=network, mode=mode)
-    if t.withdrawals:
-        w = t.withdrawals[0]
-        raise StandardsError(
-            "alert/msgType",
-            f"Cancel withdraws disruption {w.disruption_id} ({w.reason}), but there is no "
-            "contract event for a withdrawal yet",
-            problem="unsupported",
-        )
-    return list(t.envelopes)
+    """The envelopes to publish for one ``ingress.xml`` entry (fields ``kind`` and ``xml``):
+    a disruption for a CAP Alert/Update, its withdrawal for a Cancel, needs for EDXL-RM."""
+    return list(translate(kind, xml, network=network, mode=mode).envelopes)

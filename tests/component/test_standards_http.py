@@ -9,17 +9,18 @@ from typing import Any
 import httpx
 import pytest
 from fakeredis.aioredis import FakeRedis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from contracts import streams
 from contracts.catalogue import parse_event
 from contracts.envelope import Envelope
-from contracts.incidents import DisruptionReportedV1, NeedRaisedV1
+from contracts.incidents import DisruptionReportedV1, DisruptionWithdrawnV1, NeedRaisedV1
 from services.runtime.wire import encode, fields
 from services.standards import cap
-from services.standards.http import standards_router
+from services.standards.http import Outcome, standards_router
 from services.standards.network import Network
 from services.standards.threads import InMemoryThreadStore
+from services.standards.translate import Translation
 from tests.unit.standards.conftest import NETWORK, fixture_text, fixture_xml
 
 
@@ -28,7 +29,6 @@ class Host:
     redis: FakeRedis
     threads: InMemoryThreadStore
     client: httpx.AsyncClient = field(init=False)
-    withdrawn: list[cap.Withdrawal] = field(default_factory=list)
     bus_up: bool = True
 
     async def published(self) -> list[Envelope]:
@@ -116,29 +116,52 @@ async def test_an_exercise_alert_is_refused_by_a_live_hinterland(host: Host) -> 
     assert await host.published() == []
 
 
-async def test_a_cancel_without_a_withdrawal_sink_is_501_and_changes_nothing(host: Host) -> None:
+async def test_a_cancel_publishes_the_withdrawal_of_the_original_disruption(host: Host) -> None:
     response = await post(host, "/cap", fixture_xml("cap_cancel.xml"))
-    assert response.status_code == 501
-    assert "withdraws disruption CAP-" in response.json()["detail"]
-    assert await host.published() == []
+    assert response.status_code == 202, response.text
+    [event] = await host.published()
+    assert isinstance(event, DisruptionWithdrawnV1)
+    original = cap.disruption_id_for("alerts@cea.example.cn", "CEA-2026-0512-001")
+    assert response.json() == {
+        "event_ids": [event.id],
+        "types": ["hinterland.incidents.disruption_withdrawn.v1"],
+        "subjects": [original],
+    }
 
 
-async def test_a_cancel_is_forwarded_when_the_host_can_withdraw() -> None:
+async def test_the_host_can_refuse_a_translation_and_is_told_every_outcome() -> None:
     h = Host(FakeRedis(), InMemoryThreadStore())
+    outcomes: list[Outcome] = []
 
-    async def withdraw(w: cap.Withdrawal) -> str:
-        h.withdrawn.append(w)
-        return "evt-withdrawn-1"
+    async def admit(request: Request, t: Translation) -> str | None:
+        if any(e.type.endswith("need_raised.v1") for e in t.envelopes):
+            return "no needs from this caller"
+        return None
 
-    app = make_app(h, withdraw=withdraw)
+    async def record(request: Request, outcome: Outcome) -> None:
+        outcomes.append(outcome)
+
+    app = make_app(h, admit=admit, record=record)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
-        response = await client.post("/cap", content=fixture_xml("cap_cancel.xml"))
-    assert response.status_code == 202
-    assert response.json()["event_ids"] == ["evt-withdrawn-1"]
-    [w] = h.withdrawn
-    assert w.disruption_id == cap.disruption_id_for("alerts@cea.example.cn", "CEA-2026-0512-001")
+        refused = await client.post("/edxl-rm", content=fixture_xml("rm_request.xml"))
+        published = await client.post("/cap", content=fixture_xml("cap_earthquake.xml"))
+        invalid = await client.post("/cap", content=b"<alert/>")
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "no needs from this caller"}
+    assert h.threads.snapshot() == {}  # refused: no thread kept either
+    assert published.status_code == 202
+    assert invalid.status_code == 400
+    [event] = await h.published()
+    assert [(o.kind, o.status, o.event_ids) for o in outcomes] == [
+        ("edxl-rm", 403, ()),
+        ("cap", 202, (event.id,)),
+        ("cap", 400, ()),
+    ]
+    assert outcomes[0].detail == "no needs from this caller"
+    assert outcomes[1].subjects == (event.subject,)
+    assert "urn:oasis:names:tc:emergency:cap:1.2" in outcomes[2].detail
 
 
 async def test_a_resource_request_publishes_one_need_per_item_and_keeps_the_threads(

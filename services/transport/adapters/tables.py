@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, MetaData, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 from services.runtime.tables import inbox_table, outbox_table
 
@@ -18,6 +28,14 @@ nodes = Table(
     Column("lon", Float, nullable=False),
     Column("region", String(100), nullable=False),
     Column("status", String(16), nullable=False),
+    Column(
+        "manual_status",
+        String(16),
+        nullable=False,
+        server_default="open",
+        doc="What an operator last set (NodeStatusChanged on ingress): a withdrawn "
+        "disruption gives a node back to this, not blindly to open.",
+    ),
 )
 
 links = Table(
@@ -32,6 +50,15 @@ links = Table(
     Column("name", String(200), nullable=False),
     Column("status", String(16), nullable=False),
     Column("factor", Float, nullable=False),
+    Column(
+        "manual_status",
+        String(16),
+        nullable=False,
+        server_default="open",
+        doc="What an operator last set (LinkStatusChanged on ingress): the baseline a "
+        "withdrawn disruption gives the link back to.",
+    ),
+    Column("manual_factor", Float, nullable=False, server_default="1.0"),
 )
 
 assets = Table(
@@ -58,7 +85,21 @@ disruptions = Table(
     Column("disruption_id", String(128), primary_key=True),
     Column("kind", String(32), nullable=False),
     Column("body", Text, nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
 )
+
+disruption_effects = Table(
+    "transport_disruption_effects",
+    metadata,
+    Column("disruption_id", String(128), nullable=False),
+    Column("target", String(8), nullable=False, doc="link or node"),
+    Column("target_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False, doc="closed, degraded (links) or lost (nodes)"),
+    Column("factor", Float, nullable=False),
+    PrimaryKeyConstraint("disruption_id", "target", "target_id"),
+)
+"""What each disruption imposes on each link and node (on a pristine network), recorded when
+it is applied: a withdrawal recomputes its targets from the disruptions still in force."""
 
 outbox = outbox_table(metadata, "transport")
 inbox = inbox_table(metadata, "transport")

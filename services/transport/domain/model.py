@@ -1,10 +1,11 @@
-"""Network state and the rule that turns a reported disruption into link and node changes."""
+"""Network state, the rule that turns a reported disruption into link and node changes, and
+the rule that undoes a withdrawn one."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Literal
 
@@ -120,3 +121,135 @@ def apply_disruption(
                 continue
         changes.append(LinkChange(link.link_id, status, factor))
     return changes, lost
+
+
+# --------------------------------------------------------------------------- withdrawal
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """What one disruption imposes on one link or node, whatever state the network was in.
+
+    Links: ``closed`` or ``degraded`` to ``factor``; nodes: ``lost``.
+    """
+
+    target: Literal["link", "node"]
+    target_id: str
+    status: Literal["closed", "degraded", "lost"]
+    factor: float = 1.0
+
+
+LinkTarget = tuple[LinkState, float]
+
+
+def intended_effects(
+    d: Disruption, nodes: Mapping[str, NodeState], links: Sequence[LinkStateRow]
+) -> list[Effect]:
+    """Everything ``d`` does to a pristine network (every node and link open, full speed).
+
+    Recorded when a disruption is applied, so that a withdrawal knows what each disruption
+    still in force holds down, even where another one got there first and ``apply_disruption``
+    had nothing left to change.
+    """
+    pristine_nodes = {k: replace(n, status="open") for k, n in nodes.items()}
+    pristine_links = [replace(x, status="open", factor=1.0) for x in links]
+    changes, lost = apply_disruption(d, pristine_nodes, pristine_links)
+    return [Effect("node", n, "lost") for n in lost] + [
+        Effect("link", c.link_id, "closed" if c.status == "closed" else "degraded", c.factor)
+        for c in changes
+    ]
+
+
+def _severity(effect: Effect) -> tuple[int, float]:
+    """Orders effects on one target: closed/lost worst, then the lower factor."""
+    return (2, 0.0) if effect.status in ("closed", "lost") else (1, -effect.factor)
+
+
+def merge_effects(old: Iterable[Effect], new: Iterable[Effect]) -> list[Effect]:
+    """A re-report (CAP Update) never improves what the disruption holds: per target, the
+    worse of the earlier and the new effect is kept."""
+    merged: dict[tuple[str, str], Effect] = {}
+    for e in (*old, *new):
+        key = (e.target, e.target_id)
+        if key not in merged or _severity(e) > _severity(merged[key]):
+            merged[key] = e
+    return sorted(merged.values(), key=lambda e: (e.target, e.target_id))
+
+
+def link_state(baseline: LinkTarget, effects: Iterable[Effect]) -> LinkTarget:
+    """A link's state under ``effects`` on top of its ``baseline`` (what an operator last
+    set, open at full speed by default): closed if anything closes it, else the lowest
+    factor among the degradations, else the baseline."""
+    status, factor = baseline
+    for e in effects:
+        if status == "closed":
+            break
+        if e.status == "closed":
+            status = "closed"
+        elif e.status == "degraded" and e.factor < factor:
+            status, factor = "degraded", e.factor
+    return status, factor
+
+
+def _same(a: LinkTarget, b: LinkTarget) -> bool:
+    if a[0] != b[0]:
+        return False
+    return a[0] != "degraded" or math.isclose(a[1], b[1], abs_tol=1e-9)
+
+
+@dataclass(frozen=True, slots=True)
+class Restoration:
+    """What withdrawing a disruption gives back; ``left`` names targets not touched and why."""
+
+    links: list[LinkChange]
+    nodes: list[str]
+    left: list[str]
+
+
+def withdraw_disruption(
+    withdrawn: Sequence[Effect],
+    in_force: Sequence[Effect],
+    nodes: Mapping[str, NodeState],
+    links: Mapping[str, LinkStateRow],
+    link_baselines: Mapping[str, LinkTarget],
+    node_baselines: Mapping[str, Literal["open", "lost"]],
+) -> Restoration:
+    """Undo a withdrawn disruption's effects where nothing else still holds them.
+
+    Each link the withdrawn disruption affected gets the state the disruptions still in
+    force (``in_force``) give it on top of its baseline (what an operator last set); a lost
+    node reopens unless another disruption in force, or the operator, has it lost. A target
+    whose current state is not what the disruptions (the withdrawn one included) and the
+    baseline would give it was changed by hand since: it is left as it is, and named in
+    ``left``.
+    """
+    by_target: dict[tuple[str, str], list[Effect]] = {}
+    for e in in_force:
+        by_target.setdefault((e.target, e.target_id), []).append(e)
+    changes: list[LinkChange] = []
+    reopened: list[str] = []
+    left: list[str] = []
+    for e in sorted(withdrawn, key=lambda x: (x.target, x.target_id)):
+        others = by_target.get((e.target, e.target_id), [])
+        if e.target == "link":
+            link = links.get(e.target_id)
+            if link is None:
+                continue
+            baseline = link_baselines.get(e.target_id, ("open", 1.0))
+            current: LinkTarget = (link.status, link.factor)
+            if not _same(current, link_state(baseline, [e, *others])):
+                left.append(f"link {e.target_id} is {link.status}, set by hand since")
+                continue
+            status, factor = link_state(baseline, others)
+            if not _same(current, (status, factor)):
+                changes.append(LinkChange(e.target_id, status, factor))
+        else:
+            node = nodes.get(e.target_id)
+            if node is None or node.status != "lost":
+                if node is not None:
+                    left.append(f"node {e.target_id} is {node.status}, set by hand since")
+                continue
+            if others or node_baselines.get(e.target_id, "open") == "lost":
+                continue
+            reopened.append(e.target_id)
+    return Restoration(changes, reopened, left)

@@ -1,9 +1,24 @@
-"""The classification filter, tested directly: what a civil caller may see of a plan."""
+"""The classification filter, tested directly: what a civil caller may see of a plan, and
+which bus events may be forwarded to an external subscriber."""
 
 from __future__ import annotations
 
-from services.gateway.redaction import Hidden, hidden_for, redact_plan, redact_reason
-from tests.unit.gateway.samples import NEEDS, plan
+from typing import Any
+
+from contracts import dispatch as d
+from contracts import transport as tr
+from contracts.common import Owner
+from contracts.envelope import Classification, Envelope
+from contracts.incidents import NeedRaised, NeedRaisedV1
+from contracts.transport import LinkStatusChanged
+from services.gateway.redaction import (
+    Hidden,
+    hidden_for,
+    redact_plan,
+    redact_reason,
+    screen_event,
+)
+from tests.unit.gateway.samples import NEEDS, T0, plan
 
 CIVIL = hidden_for(
     "public",
@@ -79,3 +94,91 @@ def test_a_route_left_delivering_nothing_visible_is_removed() -> None:
 def test_reason_parts_naming_something_hidden_are_dropped() -> None:
     reason = "link L-ab closed; need NM-FUEL raised; depot D-MIL operational"
     assert redact_reason(reason, CIVIL) == "link L-ab closed"
+
+
+# --- events forwarded to external subscribers -----------------------------------------------
+
+
+def _env(cls: type[Envelope], data: Any, classification: Classification = "public") -> Any:
+    return cls(
+        id=f"e-{cls.__name__}",
+        source="urn:test",
+        time=T0,
+        subject="",
+        correlationid="c",
+        classification=classification,
+        data=data,
+    )
+
+
+def _need(need_id: str) -> NeedRaised:
+    return NeedRaised(
+        need_id=need_id,
+        node_id="N-b",
+        commodity="fuel",
+        quantity=5,
+        priority="life_saving",
+        deadline=T0,
+    )
+
+
+def _asset(asset_id: str, owner: Owner) -> tr.AssetRegistered:
+    return tr.AssetRegistered(
+        asset_id=asset_id, mode="road", capacity_t=20, speed_kmh=60, home_node_id="N-a", owner=owner
+    )
+
+
+def test_an_event_above_the_clearance_is_dropped_and_its_need_hidden_from_then_on() -> None:
+    raised = screen_event(_env(NeedRaisedV1, _need("NM-2"), "military"), "public", Hidden())
+    assert raised.event is None
+    assert "NM-2" in raised.hidden.needs
+    # a later public event naming it (say, a reservation for it) is dropped as well
+    request = d.ReservationRequested(
+        reservation_id="R-9",
+        plan_id="P9",
+        depot_id="D-CIV",
+        need_id="NM-2",
+        commodity="fuel",
+        quantity_kg=5_000,
+    )
+    later = screen_event(_env(d.ReservationRequestedV1, request), "public", raised.hidden)
+    assert later.event is None
+    # only the need was learnt: the civil depot it draws on stays visible
+    assert "D-CIV" not in later.hidden.depots
+    assert screen_event(_env(NeedRaisedV1, _need("NM-2"), "military"), "military", Hidden()).event
+
+
+def test_a_military_vehicle_is_hidden_from_its_registration_even_on_a_public_envelope() -> None:
+    registered = screen_event(
+        _env(tr.AssetRegisteredV1, _asset("V-MIL2", "military")), "restricted", Hidden()
+    )
+    assert registered.event is None
+    assert registered.hidden.vehicles == {"V-MIL2"}
+    status = tr.AssetStatusChanged(asset_id="V-MIL2", status="assigned", node_id="N-a")
+    assert (
+        screen_event(_env(tr.AssetStatusChangedV1, status), "restricted", registered.hidden).event
+        is None
+    )
+    civil = screen_event(_env(tr.AssetRegisteredV1, _asset("V-CIV2", "civil")), "public", Hidden())
+    assert civil.event is not None
+    assert not civil.hidden
+
+
+def test_a_public_event_naming_a_hidden_depot_is_dropped_but_a_lookalike_id_is_not() -> None:
+    cut = LinkStatusChanged(link_id="L-ab", status="closed", cause="fire at D-MIL")
+    assert screen_event(_env(tr.LinkStatusChangedV1, cut), "public", CIVIL).event is None
+    lookalike = LinkStatusChanged(link_id="L-ab", status="closed", cause="fire at D-MIL-2")
+    assert screen_event(_env(tr.LinkStatusChangedV1, lookalike), "public", CIVIL).event is not None
+
+
+def test_a_public_plan_is_forwarded_redacted_and_a_military_one_not_at_all() -> None:
+    public = screen_event(_env(d.PlanPublishedV1, plan(2)), "public", CIVIL)
+    assert isinstance(public.event, d.PlanPublishedV1)
+    assert public.event.data == redact_plan(plan(2), CIVIL)
+    for secret in ("V-MIL", "NM-FUEL", "D-MIL"):
+        assert secret not in public.event.model_dump_json()
+    military = screen_event(_env(d.PlanPublishedV1, plan(2), "military"), "restricted", CIVIL)
+    assert military.event is None
+    cleared = screen_event(_env(d.PlanPublishedV1, plan(2), "military"), "military", Hidden())
+    assert cleared.event is not None
+    assert cleared.event.model_dump_json().count("V-MIL") > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.catalogue import parse_event
-from contracts.incidents import DisruptionReportedV1, NeedRaisedV1
+from contracts.incidents import DisruptionReportedV1, DisruptionWithdrawnV1, NeedRaisedV1
 from services.runtime.wire import encode
 from services.standards import cap, edxl_rm
 from services.standards.errors import StandardsError
@@ -55,14 +55,21 @@ def test_translating_twice_gives_the_same_event_ids(network: Network) -> None:
         assert [e.id for e in a] == [e.id for e in b]
 
 
-def test_a_cancel_on_the_bus_is_refused_until_withdrawals_have_a_contract(
+def test_a_cancel_becomes_a_withdrawal_of_the_original_disruption_on_the_wire(
     network: Network,
 ) -> None:
-    assert translate("cap", fixture_xml("cap_cancel.xml"), network=network).withdrawals
-    with pytest.raises(StandardsError) as info:
-        translate_bus_entry("cap", fixture_xml("cap_cancel.xml"), network=network)
-    assert info.value.problem == "unsupported"
-    assert "no contract event" in info.value.rule
+    [envelope] = translate_bus_entry("cap", fixture_xml("cap_cancel.xml"), network=network)
+    event = parse_event(encode(envelope))
+    assert isinstance(event, DisruptionWithdrawnV1)
+    original = cap.disruption_id_for("alerts@cea.example.cn", "CEA-2026-0512-001")
+    assert event.data.disruption_id == event.subject == event.correlationid == original
+    assert event.data.reason == "Issued in error: seismometer fault"
+    assert event.data.withdrawn_at.isoformat() == "2026-05-13T09:00:00+08:00"
+    assert event.source == cap.SOURCE
+    assert (event.mode, event.classification) == ("live", "public")
+    # the same Cancel twice is the same event: consumers apply it once
+    [again] = translate("cap", fixture_xml("cap_cancel.xml"), network=network).envelopes
+    assert again.id == event.id
 
 
 def test_an_unknown_kind_is_refused(network: Network) -> None:
