@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from contracts import dispatch as d
 from contracts import execution as ex
@@ -182,6 +182,13 @@ async def disruption_reported(evt: i.DisruptionReportedV1, tx: Transaction) -> N
         t.disruptions,
         {"disruption_id": data.disruption_id},
         {"kind": data.kind, "observed_at": data.observed_at, "body": data.model_dump_json()},
+    )
+
+
+async def disruption_withdrawn(evt: i.DisruptionWithdrawnV1, tx: Transaction) -> None:
+    # Transport and reserves publish what reopens; here the disruption only leaves the list.
+    await tx.session.execute(
+        delete(t.disruptions).where(t.disruptions.c.disruption_id == evt.data.disruption_id)
     )
 
 
@@ -374,6 +381,7 @@ _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(i.NeedRaisedV1): need_raised,
     type_name(i.DisruptionReportedV1): disruption_reported,
     type_name(ex.OrderProgressReportedV1): order_progress,
+    type_name(i.DisruptionWithdrawnV1): disruption_withdrawn,
 }
 HANDLED = frozenset(_HANDLERS)
 
@@ -383,6 +391,7 @@ INGRESS_TYPES = frozenset(
     {
         type_name(i.NeedRaisedV1),
         type_name(i.DisruptionReportedV1),
+        type_name(i.DisruptionWithdrawnV1),
         type_name(ex.OrderProgressReportedV1),
     }
 )

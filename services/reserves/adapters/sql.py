@@ -25,6 +25,7 @@ async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
         owner=row.owner,
         status=row.status,
         classification=row.classification,
+        lost_by=row.lost_by,
         stock={
             r.commodity: StockLine(
                 r.commodity,
@@ -38,6 +39,13 @@ async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
             for r in lines
         },
     )
+
+
+async def depots_lost_by(session: AsyncSession, cause: str) -> list[str]:
+    rows = await session.execute(
+        select(t.depots.c.depot_id).where(t.depots.c.lost_by == cause).order_by(t.depots.c.depot_id)
+    )
+    return [r.depot_id for r in rows]
 
 
 async def depots_at(session: AsyncSession, node_ids: list[str]) -> list[str]:
@@ -60,6 +68,7 @@ async def save_depot(session: AsyncSession, depot: Depot) -> None:
             "owner": depot.owner,
             "status": depot.status,
             "classification": depot.classification,
+            "lost_by": depot.lost_by,
         },
     )
 

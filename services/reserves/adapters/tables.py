@@ -18,6 +18,7 @@ depots = Table(
     Column("owner", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("classification", String(16), nullable=False),
+    Column("lost_by", String(128), nullable=True),
 )
 
 stock = Table(

@@ -250,14 +250,31 @@ async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
     hit = sorted(set(data.depots) | set(await sql.depots_at(tx.session, list(data.nodes))))
     for depot_id in hit:
         depot = await sql.load_depot(tx.session, depot_id)
-        if depot is None or not depot.lose():
+        if depot is None or not depot.lose(data.disruption_id):
             continue
         await sql.save_depot(tx.session, depot)
         tx.emit(
             r.DepotStatusChangedV1,
             r.DepotStatusChanged(depot_id=depot_id, status="lost", cause=data.disruption_id),
             subject=depot_id,
+            classification=depot.classification,
         )
+
+
+async def disruption_withdrawn(evt: i.DisruptionWithdrawnV1, tx: Transaction) -> None:
+    cause = evt.data.disruption_id
+    for depot_id in await sql.depots_lost_by(tx.session, cause):
+        depot = await _depot(tx, depot_id)
+        if depot.restore(cause):
+            await sql.save_depot(tx.session, depot)
+            tx.emit(
+                r.DepotStatusChangedV1,
+                r.DepotStatusChanged(
+                    depot_id=depot_id, status="operational", cause=f"{cause} withdrawn"
+                ),
+                subject=depot_id,
+                classification=depot.classification,
+            )
 
 
 _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
@@ -268,6 +285,7 @@ _HANDLERS: dict[str, Callable[[Any, Transaction], Awaitable[None]]] = {
     type_name(d.DispatchOrderIssuedV1): dispatch_order,
     type_name(i.DisruptionReportedV1): disruption,
     type_name(ex.OrderProgressReportedV1): order_progress,
+    type_name(i.DisruptionWithdrawnV1): disruption_withdrawn,
 }
 HANDLED = frozenset(_HANDLERS)
 

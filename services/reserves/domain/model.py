@@ -65,6 +65,7 @@ class Depot:
     status: DepotStatus = "operational"
     classification: Classification = "public"
     stock: dict[str, StockLine] = field(default_factory=dict)
+    lost_by: str | None = None
 
     def line(self, commodity: str) -> StockLine:
         return self.stock.setdefault(commodity, StockLine(commodity, 0))
@@ -129,9 +130,19 @@ class Depot:
         line.in_transit_kg -= quantity_kg
         line.delivered_kg += quantity_kg
 
-    def lose(self) -> bool:
+    def lose(self, cause: str = "") -> bool:
         """Mark the depot lost; returns False if it already was."""
         if self.status == "lost":
             return False
         self.status = "lost"
+        self.lost_by = cause or None
+        return True
+
+    def restore(self, cause: str) -> bool:
+        """The disruption that lost the depot was withdrawn: operational again, if it was that
+        one (a depot lost otherwise, or by another disruption, stays lost)."""
+        if self.status != "lost" or self.lost_by != cause:
+            return False
+        self.status = "operational"
+        self.lost_by = None
         return True

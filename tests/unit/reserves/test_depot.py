@@ -141,3 +141,13 @@ def test_a_new_count_below_the_reserved_amount_shows_nothing_available() -> None
 def test_a_negative_stock_count_raises_reserves_error() -> None:
     with pytest.raises(ReservesError, match="negative count"):
         depot().report_level("water", -1)
+
+
+def test_a_depot_comes_back_only_when_the_disruption_that_lost_it_is_withdrawn() -> None:
+    d = depot()
+    assert d.lose("DIS-QUAKE") is True
+    assert d.restore("DIS-OTHER") is False
+    assert d.status == "lost"
+    assert d.restore("DIS-QUAKE") is True
+    assert (d.status, d.lost_by) == ("operational", None)
+    assert d.restore("DIS-QUAKE") is False  # withdrawn twice: nothing more to do
