@@ -54,6 +54,7 @@ async def _serve(service: Service) -> None:
     from services.runtime.service import ServiceRuntime
 
     server = None
+    standards = None
     runtime: ServiceRuntime
     if service is Service.dispatch:
         import uvicorn
@@ -77,6 +78,7 @@ async def _serve(service: Service) -> None:
             runtime.stream("ingress.events"),
             exercise=_exercise_control(settings),
         )
+        standards = _standards_bus(runtime, settings)
         server = uvicorn.Server(
             uvicorn.Config(
                 api, host=settings.http_host, port=settings.http_port, log_level="warning"
@@ -95,13 +97,36 @@ async def _serve(service: Service) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
+    if standards is not None:
+        await standards.start()
     logging.getLogger("hinterland").info("%s ready", service.value)
     serving = asyncio.create_task(server.serve()) if server else None
     await stop.wait()
     if server and serving:
         server.should_exit = True
         await serving
+    if standards is not None:
+        await standards.stop()
     await runtime.stop()
+
+
+def _standards_bus(runtime: Any, settings: Any) -> Any:
+    """CAP and EDXL-RM documents XADDed on ``ingress.xml`` become contract events."""
+    from services.gateway.partners import SqlThreadStore, network_snapshot
+    from services.standards.bus import StandardsBus
+
+    async def network() -> Any:
+        async with runtime.sessions() as session:
+            return await network_snapshot(session)
+
+    return StandardsBus(
+        settings.redis_url,
+        network,
+        SqlThreadStore(runtime.sessions),
+        mode=settings.mode,
+        namespace=settings.namespace,
+        consumer=settings.consumer_name,
+    )
 
 
 def _exercise_control(settings: Any) -> Any:
