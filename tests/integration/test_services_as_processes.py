@@ -23,7 +23,7 @@ from services.gateway.users import create_user
 from services.runtime import db
 from simulations.scenario import load_scenario
 from tests.conftest import free_port
-from tests.integration.processes import ServiceProcess, eventually
+from tests.integration.processes import ROOT, ServiceProcess, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -271,3 +271,23 @@ def test_malformed_entries_are_dead_lettered_with_a_reason_and_the_services_keep
     plan = eventually(plan_with_new_need, 45, f"a plan for the valid need\n{system.logs()}")
     ids = {n["need_id"] for n in plan["data"]["needs"]}
     assert "NEED-NEGATIVE" not in ids
+
+
+def test_a_cap_alert_xadded_on_ingress_xml_closes_the_links_it_covers(system: System) -> None:
+    _load_smoke_world(system, f"run-{system.ns}")
+    _wait_world_applied(system)
+    alert = (ROOT / "tests/unit/standards/data/cap_earthquake.xml").read_bytes()
+    system.client.xadd(system.stream("ingress.xml"), {"kind": "cap", "xml": alert})
+
+    def applied() -> dict[str, Any] | None:
+        for _, fields in system.entries("transport.events"):
+            event = json.loads(fields["event"])
+            if event["type"] == "hinterland.transport.disruption_applied.v1":
+                return dict(event["data"])
+        return None
+
+    summary = eventually(applied, 30, f"the alert applied by transport\n{system.logs()}")
+    # The alert's polygon covers Ya'an: the smoke network's roads into it are affected.
+    touched = set(summary["closed_links"]) | set(summary["degraded_links"])
+    assert any("yaan" in link for link in touched), summary
+    assert system.entries("ingress.xml.dead") == []
