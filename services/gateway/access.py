@@ -30,6 +30,7 @@ PUBLIC: Final[frozenset[Endpoint]] = frozenset(
         # The API's description, so integrators and Swagger UI can read it before a token
         # exists; it describes shapes, never data.
         ("GET", "/openapi.json"),
+        ("GET", "/asyncapi.json"),
         ("GET", "/docs"),
         ("GET", "/docs/oauth2-redirect"),
         ("GET", "/redoc"),

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+import contracts
 from contracts import incidents as i
 from contracts import streams
 from contracts.envelope import Classification, Envelope
@@ -134,6 +135,11 @@ def _audit_outcome(status: int) -> str:
     if status == 403:
         return "denied"
     return "refused" if status < 500 else "failed"
+
+
+ASYNCAPI: Final[dict[str, Any]] = json.loads(
+    (Path(contracts.__file__).parent / "asyncapi.json").read_text(encoding="utf-8")
+)
 
 
 def build_api(
@@ -277,6 +283,11 @@ def build_api(
         return accepted
 
     # --- public ---------------------------------------------------------------------------
+
+    @api.get("/asyncapi.json", tags=["public"])
+    async def asyncapi() -> dict[str, Any]:
+        """The event contracts (AsyncAPI 3.0), as committed beside them in ``contracts/``."""
+        return ASYNCAPI
 
     @api.get("/health", tags=["public"])
     async def health() -> dict[str, str]:

@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import contracts
 from contracts import dispatch as d
 from contracts import reserves as r
 from contracts import streams
@@ -213,6 +214,7 @@ async def test_no_route_but_health_login_and_the_console_shell_answers_without_a
             assert r.headers["www-authenticate"] == "Bearer"
     assert sorted((m, p) for m, p, _ in open_routes) == [
         ("GET", "/"),
+        ("GET", "/asyncapi.json"),  # the event contracts: shapes, no data
         ("GET", "/health"),
         ("POST", "/login/token"),
     ], open_routes
@@ -942,3 +944,11 @@ def test_the_committed_openapi_document_is_current() -> None:
     assert OPENAPI_FILE.read_text() == render(), (
         "docs/openapi.json is stale: run .venv/bin/python -m services.gateway.openapi"
     )
+
+
+async def test_the_asyncapi_document_is_served_as_committed(gw: Gateway) -> None:
+    committed = json.loads((Path(contracts.__file__).parent / "asyncapi.json").read_text())
+    served = await gw.http.get("/asyncapi.json")  # no token: it describes shapes, never data
+    assert served.status_code == 200
+    assert served.json() == committed
+    assert "hinterland.execution.order_progress_reported.v1" in served.text
