@@ -174,49 +174,42 @@ async def _cargo_rows(tx: Transaction, order_id: str, cargo: ex.Cargo) -> list[A
     return rows
 
 
+async def _move(tx: Transaction, order_id: str, cargo: ex.Cargo, loading: bool) -> None:
+    """Loaded: reserved -> in transit; unloaded: in transit -> delivered. Each reservation of
+    the order for that (depot, need) takes its share; more than it holds is refused."""
+    rows = await _cargo_rows(tx, order_id, cargo)
+    done, upto = ("loaded_kg", "quantity_kg") if loading else ("delivered_kg", "loaded_kg")
+    room = sum(getattr(row, upto) - getattr(row, done) for row in rows)
+    if cargo.quantity_kg > room:
+        what = "reserved for it" if loading else "aboard"
+        raise Unprocessable(
+            f"order {order_id} {'loaded' if loading else 'unloaded'} {cargo.quantity_kg} kg of "
+            f"{cargo.commodity} for {cargo.need_id} at {cargo.depot_id}; only {room} kg were "
+            f"{what}"
+        )
+    depot = await _depot(tx, cargo.depot_id)
+    if loading:
+        depot.load(cargo.commodity, cargo.quantity_kg)
+    else:
+        depot.deliver(cargo.commodity, cargo.quantity_kg)
+    await sql.save_line(tx.session, depot, cargo.commodity)
+    left = cargo.quantity_kg
+    for row in rows:
+        take = min(left, getattr(row, upto) - getattr(row, done))
+        if take:
+            await sql.upsert_reservation(
+                tx.session, row.reservation_id, **{done: getattr(row, done) + take}
+            )
+            left -= take
+    if loading:  # on hand went down (what is free did not)
+        await _publish_level(tx, depot, cargo.commodity)
+
+
 async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> None:
     p = evt.data
-    if p.stage == "loaded":
+    if p.stage in ("loaded", "unloaded"):
         for cargo in p.cargo:
-            rows = await _cargo_rows(tx, p.order_id, cargo)
-            room = sum(row.quantity_kg - row.loaded_kg for row in rows)
-            if cargo.quantity_kg > room:
-                raise Unprocessable(
-                    f"order {p.order_id} loaded {cargo.quantity_kg} kg of {cargo.commodity} for "
-                    f"{cargo.need_id} at {cargo.depot_id}; only {room} kg were reserved for it"
-                )
-            depot = await _depot(tx, cargo.depot_id)
-            depot.load(cargo.commodity, cargo.quantity_kg)
-            await sql.save_line(tx.session, depot, cargo.commodity)
-            left = cargo.quantity_kg
-            for row in rows:
-                take = min(left, row.quantity_kg - row.loaded_kg)
-                if take:
-                    await sql.upsert_reservation(
-                        tx.session, row.reservation_id, loaded_kg=row.loaded_kg + take
-                    )
-                    left -= take
-            await _publish_level(tx, depot, cargo.commodity)
-    elif p.stage == "unloaded":
-        for cargo in p.cargo:
-            rows = await _cargo_rows(tx, p.order_id, cargo)
-            aboard = sum(row.loaded_kg - row.delivered_kg for row in rows)
-            if cargo.quantity_kg > aboard:
-                raise Unprocessable(
-                    f"order {p.order_id} unloaded {cargo.quantity_kg} kg of {cargo.commodity} "
-                    f"for {cargo.need_id}; only {aboard} kg from {cargo.depot_id} were aboard"
-                )
-            depot = await _depot(tx, cargo.depot_id)
-            depot.deliver(cargo.commodity, cargo.quantity_kg)
-            await sql.save_line(tx.session, depot, cargo.commodity)
-            left = cargo.quantity_kg
-            for row in rows:
-                take = min(left, row.loaded_kg - row.delivered_kg)
-                if take:
-                    await sql.upsert_reservation(
-                        tx.session, row.reservation_id, delivered_kg=row.delivered_kg + take
-                    )
-                    left -= take
+            await _move(tx, p.order_id, cargo, loading=p.stage == "loaded")
     elif p.stage == "broken_down":
         # What was loaded stays in transit with the vehicle; what was not loaded is freed.
         for row in await sql.order_reservations(tx.session, p.order_id):
