@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.catalogue import Event, parse_event
@@ -180,7 +181,14 @@ class EntryProcessor:
             )
         except Exception as exc:  # the entry stays pending and is reclaimed later
             log.warning("%s: %s on %s failed: %r", self.service, r.event.type, r.entry_id, exc)
-            await self._redis.hset(self._keys(stream)[1], r.entry_id, repr(exc)[:2000])
+            attempts_key, errors_key = self._keys(stream)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(errors_key, r.entry_id, repr(exc)[:2000])
+                if unavailable(exc):
+                    # The database, not the event, failed: this delivery does not count
+                    # towards dead-lettering, however long the outage lasts.
+                    pipe.hincrby(attempts_key, r.entry_id, -1)
+                await pipe.execute()
             return Outcome("failed", repr(exc))
         await self._ack(stream, [r.entry_id])
         return Outcome("applied" if applied else "duplicate", r.event.type)
@@ -281,6 +289,22 @@ class EntryProcessor:
         }
         await self._ack(stream, [entry_id], letter)
         return Outcome("dead", reason)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True if ``exc`` says the database could not be reached (not that the event is bad)."""
+    if isinstance(exc, OSError | asyncio.TimeoutError):  # refused, reset, timed out
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated or isinstance(exc.orig, OSError):
+            return True
+        if isinstance(exc, InterfaceError):  # the connection is closed
+            return True
+        if isinstance(exc, OperationalError):
+            text = str(exc.orig).lower()
+            return any(w in text for w in ("locked", "connect", "terminat", "shut", "closed"))
+        return False
+    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
 
 
 def _text(value: bytes | str) -> str:

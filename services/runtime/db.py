@@ -30,6 +30,15 @@ def create_engine(url: str, schema: str = "") -> AsyncEngine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # The driver would BEGIN only before the first write, leaving the reads of a
+            # read-modify-write outside the transaction; we BEGIN ourselves (below).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            # IMMEDIATE takes SQLite's one write lock at once: transactions run one after the
+            # other, as row locks make them on PostgreSQL, and none reads stale stock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     # A schema of its own keeps an exercise's tables apart from live ones in the same database.

@@ -196,6 +196,11 @@ async def reservation_answered(
     evt: r.StockReservedV1 | r.ReservationRejectedV1, tx: Transaction
 ) -> None:
     rid = evt.data.reservation_id
+    status = await tx.session.scalar(
+        select(t.reservations.c.status).where(t.reservations.c.reservation_id == rid)
+    )
+    if status == "superseded":
+        return  # a later plan replaced it (and asked reserves to release what it held)
     if isinstance(evt, r.ReservationRejectedV1):
         rej = evt.data
         await tx.session.execute(
@@ -238,7 +243,7 @@ async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: s
             )
         )
     ).all()
-    if any(x.status == "requested" for x in rows):
+    if any(x.status in ("requested", "superseded") for x in rows):
         return
     held = [x for x in rows if x.status == "reserved"]
     order_id = f"{plan_id}/{vehicle_id}"

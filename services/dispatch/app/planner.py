@@ -169,6 +169,39 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+async def _supersede(tx: Transaction, plan_id: str) -> None:
+    """A new plan replaces what earlier plans asked for but never turned into orders.
+
+    Without this, a plan made while an earlier one's reservations are still being answered
+    (on any other trigger) would serve the same needs again with the same vehicles. Reserves
+    releases what it held (the release queues behind the request on the same stream).
+    """
+    pending = (
+        await tx.session.execute(
+            select(t.reservations.c.reservation_id, t.reservations.c.plan_id)
+            .where(t.reservations.c.status.in_(("requested", "reserved")))
+            .order_by(t.reservations.c.reservation_id)
+        )
+    ).all()
+    if not pending:
+        return
+    await tx.session.execute(
+        update(t.reservations)
+        .where(t.reservations.c.reservation_id.in_([p.reservation_id for p in pending]))
+        .values(status="superseded")
+    )
+    for p in pending:
+        tx.emit(
+            d.ReleaseRequestedV1,
+            d.ReleaseRequested(
+                reservation_id=p.reservation_id,
+                plan_id=p.plan_id,
+                reason=f"superseded by plan {plan_id}",
+            ),
+            subject=p.reservation_id,
+        )
+
+
 class Planner:
     def __init__(
         self,
@@ -222,6 +255,7 @@ class Planner:
                 return None
             now = max(_aware(x.time) for x in trig)
             snapshot = await load_snapshot(session, now)
+            orders_before = await session.scalar(select(func.count()).select_from(t.orders))
             last_version = await session.scalar(select(func.max(t.plans.c.version))) or 0
             previous = await session.scalar(
                 select(t.plans.c.plan_id).where(t.plans.c.version == last_version)
@@ -244,6 +278,13 @@ class Planner:
         plan_id = f"P{version:04d}-{request_id[:8]}"
 
         async with self._sessions() as session, session.begin():
+            orders_now = await session.scalar(select(func.count()).select_from(t.orders))
+            if orders_now != orders_before:
+                # An earlier plan's order went out while we solved: our snapshot counted its
+                # needs as open and its vehicle as free. Plan again on the new state.
+                log.info("request %s: orders issued while solving; planning again", request_id)
+                self._wake.set()
+                return None
             tx = Transaction(session, cause, "/hinterland/dispatch")
             tx.emit(
                 d.PlanRequestedV1,
@@ -380,6 +421,7 @@ class Planner:
             subject=plan_id,
             classification="military" if military else "public",
         )
+        await _supersede(tx, plan_id)
         for line in reservation_lines(plan, plan_id, now, needs):
             await session.execute(
                 insert(t.reservations).values(

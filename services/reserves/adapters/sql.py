@@ -13,7 +13,14 @@ from services.runtime.sql import upsert
 
 
 async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
-    row = (await session.execute(select(t.depots).where(t.depots.c.depot_id == depot_id))).first()
+    """The depot and its stock, its row locked until commit.
+
+    Two readers (ingress and dispatch.events) change the same stock lines; without the lock
+    the later commit would write back what it read before the earlier one (a lost update).
+    SQLite has no row locks: there its single writer serialises the transactions.
+    """
+    query = select(t.depots).where(t.depots.c.depot_id == depot_id).with_for_update()
+    row = (await session.execute(query)).first()
     if row is None:
         return None
     lines = (await session.execute(select(t.stock).where(t.stock.c.depot_id == depot_id))).all()

@@ -1,0 +1,293 @@
+"""Bugs the reliability suite found in the services, each shown by a test that fails today.
+
+Both were first seen as ledger violations in seeded fault runs
+(``python -m simulations.reliability --seed 1``); these tests pin them down without faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeredis.aioredis import FakeRedis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from contracts import streams
+from contracts.catalogue import Event
+from contracts.dispatch import ReservationRequested, ReservationRequestedV1
+from contracts.envelope import Envelope
+from contracts.reserves import (
+    DepotRegistered,
+    DepotRegisteredV1,
+    StockLevelReported,
+    StockLevelReportedV1,
+)
+from contracts.transport import DisruptionApplied, DisruptionAppliedV1
+from services.dispatch.adapters import tables as dispatch_tables
+from services.dispatch.app import handlers as dispatch_handlers
+from services.dispatch.app.planner import Planner
+from services.dispatch.bootstrap import SPEC as DISPATCH
+from services.dispatch.routing import SolverParams
+from services.reserves.adapters import tables as reserves_tables
+from services.reserves.bootstrap import SPEC as RESERVES
+from services.runtime import db, migrate
+from services.runtime.consumer import EntryProcessor
+from services.runtime.transaction import Cause, Transaction
+from services.runtime.wire import EVENT_FIELD, encode
+from simulations.scenario import load_scenario
+
+T0 = "2026-05-12T06:00:00+00:00"
+
+
+def _meta(event_id: str) -> dict[str, Any]:
+    return {"id": event_id, "source": "/test", "time": T0, "correlationid": "bugs"}
+
+
+# --- reserves: two readers, one stock line, a lost update -------------------------------------
+
+
+@dataclass
+class Reserves:
+    redis: FakeRedis
+    engine: AsyncEngine
+    sessions: async_sessionmaker[Any]
+
+    def processor(self, handler: Any) -> EntryProcessor:
+        return EntryProcessor(
+            service="reserves",
+            group="reserves",
+            redis=self.redis,
+            sessions=self.sessions,
+            inbox=RESERVES.inbox,
+            outbox_table=RESERVES.outbox,
+            out_stream=RESERVES.output,
+            handler=handler,
+            handled_types=RESERVES.handled_types,
+            mode="live",
+            max_deliveries=5,
+        )
+
+    async def deliver(self, stream: str, event: Envelope) -> tuple[str, dict[bytes, bytes]]:
+        await self.redis.xadd(stream, {EVENT_FIELD: encode(event)})
+        batch: Any = await self.redis.xreadgroup("reserves", "c1", {stream: ">"}, count=1)
+        [(_, [(entry_id, data)])] = batch
+        return entry_id.decode(), data
+
+    async def line(self) -> Any:
+        async with self.sessions() as session:
+            return (await session.execute(select(reserves_tables.stock))).one()
+
+
+@pytest.fixture
+async def reserves(service_database: str) -> AsyncIterator[Reserves]:
+    engine = db.create_engine(service_database)
+    await migrate.upgrade(engine, RESERVES.name, RESERVES.migrations)
+    redis = FakeRedis()
+    for stream in (streams.INGRESS, streams.DISPATCH):
+        await redis.xgroup_create(stream, "reserves", id="0", mkstream=True)
+    yield Reserves(redis, engine, db.session_factory(engine))
+    await redis.aclose()
+    await engine.dispose()
+
+
+@pytest.mark.integration
+async def test_a_stock_report_and_a_reservation_applied_at_once_both_take_effect(
+    reserves: Reserves,
+) -> None:
+    """Reserves reads ingress.events and dispatch.events with two concurrent readers (and a
+    reclaimer each). Both load the stock line, change it in Python and write every column
+    back, without a row lock: under PostgreSQL's READ COMMITTED the second writer silently
+    overwrites the first (a lost update). Here the report's commit is merely a little late,
+    as on a busy machine; the reservation then writes back the count from before the report.
+    """
+
+    async def slow_commit(event: Event, tx: Transaction) -> None:
+        await RESERVES.handler(event, tx)
+        if isinstance(event, StockLevelReportedV1) and event.id == "level-2":
+            await asyncio.sleep(0.5)  # the report's transaction commits a little later
+
+    processor = reserves.processor(slow_commit)
+    depot = DepotRegisteredV1(
+        **_meta("depot-1"),
+        data=DepotRegistered(
+            depot_id="D-1", name="Depot one", node_id="N-1", tier="county", owner="civil"
+        ),
+    )
+    first = StockLevelReportedV1(
+        **_meta("level-1"),
+        data=StockLevelReported(depot_id="D-1", commodity="water", quantity=100, unit="t"),
+    )
+    for event in (depot, first):
+        await processor.process(streams.INGRESS, *await reserves.deliver(streams.INGRESS, event))
+
+    report = StockLevelReportedV1(
+        **_meta("level-2"),
+        data=StockLevelReported(depot_id="D-1", commodity="water", quantity=150, unit="t"),
+    )
+    request = ReservationRequestedV1(
+        **_meta("request-1"),
+        data=ReservationRequested(
+            reservation_id="R-1",
+            plan_id="P-1",
+            depot_id="D-1",
+            need_id="NEED-1",
+            commodity="water",
+            quantity_kg=20_000,
+        ),
+    )
+    report_entry = await reserves.deliver(streams.INGRESS, report)
+    request_entry = await reserves.deliver(streams.DISPATCH, request)
+    reporting = asyncio.create_task(processor.process(streams.INGRESS, *report_entry))
+    await asyncio.sleep(0.1)  # the ingress reader is inside its transaction
+    reserving = asyncio.create_task(processor.process(streams.DISPATCH, *request_entry))
+    outcomes = await asyncio.gather(reporting, reserving)
+    assert [o.kind for o in outcomes] == ["applied", "applied"]
+
+    line = await reserves.line()
+    # Both took effect: the newest count, and the reservation on top of it.
+    assert (line.on_hand_kg, line.reserved_kg) == (150_000, 20_000), (
+        f"on hand {line.on_hand_kg}, reserved {line.reserved_kg}: one update was lost"
+    )
+    assert line.adjusted_in_kg - line.adjusted_out_kg == (
+        line.on_hand_kg + line.in_transit_kg + line.delivered_kg
+    )
+
+
+# --- dispatch: a new plan re-plans needs the previous plan is still reserving for -----------
+
+
+async def _apply(sessions: async_sessionmaker[Any], event: Envelope) -> None:
+    async with sessions() as session, session.begin():
+        tx = Transaction(session, Cause.of(event), "/test")
+        await dispatch_handlers.handle(event, tx)  # type: ignore[arg-type]
+
+
+async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserving(
+    tmp_path: Path,
+) -> None:
+    """Dispatch adds a need's quantity to ``committed_kg`` only when the order is issued, i.e.
+    after reserves answered every reservation of the vehicle, and marks the vehicle busy only
+    then. Any trigger in between (a disruption, a rejection, a vehicle report, another need)
+    starts a plan that sees the need still fully open and the vehicle still free: the same
+    need is planned and reserved again. In fault runs needs ended up served 2 to 7 times over.
+    """
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
+    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
+    sessions = db.session_factory(engine)
+    try:
+        scenario = load_scenario("smoke")
+        for timed in scenario.events("bugs", mode="live"):
+            if timed.event.type in dispatch_handlers.HANDLED:
+                await _apply(sessions, timed.event)
+
+        class Now:
+            async def settled(self) -> None:
+                return None
+
+        planner = Planner(
+            sessions,
+            dispatch_tables.outbox,
+            streams.DISPATCH,
+            Now(),
+            SolverParams(solution_limit=10, time_limit_s=20),
+            lambda: None,
+        )
+        assert await planner.plan_once() is not None
+        # Before reserves has answered, transport reports a disruption elsewhere.
+        await _apply(
+            sessions,
+            DisruptionAppliedV1(
+                **{**_meta("applied-1"), "time": "2026-05-12T06:10:00+00:00"},
+                data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
+            ),
+        )
+        await planner.plan_once()  # with every need spoken for, there may be nothing to plan
+
+        async with sessions() as session:
+            needs = {
+                n.need_id: int(n.quantity_kg)
+                for n in await session.execute(select(dispatch_tables.needs))
+            }
+            requested: dict[str, int] = {}
+            live = ("requested", "reserved", "dispatched")  # not superseded, released, rejected
+            for r in await session.execute(
+                select(dispatch_tables.reservations).where(
+                    dispatch_tables.reservations.c.status.in_(live)
+                )
+            ):
+                requested[r.need_id] = requested.get(r.need_id, 0) + int(r.quantity_kg)
+        over = {
+            need: f"{kg} kg requested for {needs[need]} kg needed"
+            for need, kg in requested.items()
+            if kg > needs[need]
+        }
+        assert not over, f"needs reserved beyond their quantity by two plans: {over}"
+    finally:
+        await engine.dispose()
+
+
+# --- a database outage turns good events into dead letters ----------------------------------
+
+
+async def test_an_event_read_during_a_database_outage_is_applied_once_the_database_is_back(
+    tmp_path: Path,
+) -> None:
+    """While PostgreSQL refuses connections, every entry a reader takes fails and stays
+    pending; the reclaimer redelivers it every reclaim-idle period and each delivery counts
+    towards ``max_deliveries``. An outage longer than max_deliveries x reclaim_idle (25 s with
+    the defaults) dead-letters every event read during it, although nothing is wrong with
+    them: they are lost to the services. (In fault runs, a 2-5 s outage stays under that.)
+    """
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'reserves.sqlite'}")
+    await migrate.upgrade(engine, RESERVES.name, RESERVES.migrations)
+    working = db.session_factory(engine)
+    outage = {"on": True}
+
+    def sessions() -> Any:
+        if outage["on"]:
+            raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        return working()
+
+    redis = FakeRedis()
+    await redis.xgroup_create(streams.INGRESS, "reserves", id="0", mkstream=True)
+    processor = EntryProcessor(
+        service="reserves",
+        group="reserves",
+        redis=redis,
+        sessions=sessions,  # type: ignore[arg-type]
+        inbox=RESERVES.inbox,
+        outbox_table=RESERVES.outbox,
+        out_stream=RESERVES.output,
+        handler=RESERVES.handler,
+        handled_types=RESERVES.handled_types,
+        mode="live",
+        max_deliveries=5,
+    )
+    depot = DepotRegisteredV1(
+        **_meta("depot-during-outage"),
+        data=DepotRegistered(
+            depot_id="D-1", name="Depot one", node_id="N-1", tier="county", owner="civil"
+        ),
+    )
+    await redis.xadd(streams.INGRESS, {EVENT_FIELD: encode(depot)})
+    batch: Any = await redis.xreadgroup("reserves", "c1", {streams.INGRESS: ">"}, count=1)
+    [(_, [(entry_id, data)])] = batch
+    kinds = []
+    for _delivery in range(5):  # the reader's delivery, then the reclaimer's every idle period
+        kinds.append((await processor.process(streams.INGRESS, entry_id.decode(), data)).kind)
+    outage["on"] = False  # PostgreSQL is back
+    kinds.append((await processor.process(streams.INGRESS, entry_id.decode(), data)).kind)
+    letters: Any = await redis.xrange("ingress.events.dead")
+    try:
+        assert kinds[-1] == "applied", (
+            f"outcomes per delivery: {kinds}; dead letters: "
+            f"{[f[b'error'].decode() for _, f in letters]}"
+        )
+    finally:
+        await redis.aclose()
+        await engine.dispose()
