@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fakeredis.aioredis import FakeRedis
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from contracts import streams
@@ -23,7 +24,7 @@ from contracts.reserves import (
 from services.reserves.adapters import tables
 from services.reserves.bootstrap import SPEC
 from services.runtime import db, migrate
-from services.runtime.consumer import EntryProcessor, Handler, Outcome
+from services.runtime.consumer import EntryProcessor, Handler, Outcome, unavailable
 from services.runtime.transaction import Transaction
 from services.runtime.wire import EVENT_FIELD, encode
 
@@ -306,3 +307,20 @@ async def test_a_bad_entry_in_a_read_holds_back_only_itself(
     assert letter[b"entry_id"].decode() == rows[1][0]
     assert await world.pending() == 0
     assert "one by one" in caplog.text  # the read's transaction failed and was retried singly
+
+
+@pytest.mark.parametrize(
+    ("exc", "infra"),
+    [
+        (ConnectionRefusedError(111, "Connect call failed"), True),
+        (TimeoutError(), True),
+        (OperationalError("COMMIT", {}, Exception("database is locked")), True),
+        (OperationalError("SELECT", {}, Exception("no such table: reserves_stock")), False),
+        (IntegrityError("INSERT", {}, Exception("UNIQUE constraint failed")), False),
+        (ValueError("bad quantity"), False),
+    ],
+)
+def test_only_an_unreachable_database_is_kept_from_counting_towards_dead_letters(
+    exc: BaseException, infra: bool
+) -> None:
+    assert unavailable(exc) is infra
