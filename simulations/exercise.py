@@ -24,8 +24,8 @@ from simulations.aar import read_events
 from simulations.clock import Clock, ExerciseStopped
 from simulations.execution import Fleet
 from simulations.expectations import Delivery, NeedOutcome, evaluate
-from simulations.harness import Breakdown, play, remote_world, running_world
-from simulations.recording import BreakdownSpec, Header, write_recording
+from simulations.harness import play, remote_world, running_world
+from simulations.recording import Breakdown, Header, write_recording
 from simulations.scenario import Scenario, TimedEvent, load_scenario
 
 PRIORITIES = ("life_saving", "sustaining", "routine")
@@ -305,7 +305,7 @@ async def run_timeline(
         mode=timeline.mode,
         start=timeline.start,
         end=timeline.end,
-        breakdowns=tuple(BreakdownSpec(b.at, b.asset_id, b.repair_h) for b in timeline.breakdowns),
+        breakdowns=tuple(timeline.breakdowns),
         policy=timeline.policy,
     )
     write_recording(run_dir / "events.jsonl", header, recorded)

@@ -38,6 +38,7 @@ from services.transport.bootstrap import SPEC as TRANSPORT_SPEC
 from services.transport.bootstrap import create_runtime as create_transport
 from simulations.clock import Clock
 from simulations.execution import Fleet
+from simulations.recording import Breakdown
 from simulations.scenario import TimedEvent
 
 SPECS = (RESERVES_SPEC, TRANSPORT_SPEC, DISPATCH_SPEC)
@@ -281,13 +282,6 @@ async def remote_world(**kwargs: Any) -> AsyncIterator[RemoteWorld]:
         yield world
     finally:
         await world.stop()
-
-
-@dataclass(frozen=True, slots=True)
-class Breakdown:
-    at: datetime
-    asset_id: str
-    repair_h: float | None = None
 
 
 async def play(

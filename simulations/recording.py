@@ -30,7 +30,9 @@ class RecordingError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class BreakdownSpec:
+class Breakdown:
+    """A vehicle failing at ``at`` (the simulator's inject); back in service after repair_h."""
+
     at: datetime
     asset_id: str
     repair_h: float | None = None
@@ -43,7 +45,7 @@ class Header:
     mode: str
     start: datetime
     end: datetime | None
-    breakdowns: tuple[BreakdownSpec, ...] = ()
+    breakdowns: tuple[Breakdown, ...] = ()
     policy: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -158,7 +160,7 @@ def _header(path: Path, raw: bytes) -> Header:
             start=datetime.fromisoformat(head["start"]),
             end=datetime.fromisoformat(head["end"]) if head.get("end") else None,
             breakdowns=tuple(
-                BreakdownSpec(datetime.fromisoformat(b["at"]), b["asset_id"], b.get("repair_h"))
+                Breakdown(datetime.fromisoformat(b["at"]), b["asset_id"], b.get("repair_h"))
                 for b in head.get("breakdowns", [])
             ),
             policy=dict(head.get("policy") or {}),

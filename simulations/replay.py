@@ -31,7 +31,6 @@ from contracts.transport import AssetRegisteredV1
 from simulations.aar import AarInputError, compute_kpis, read_events
 from simulations.execution import SOURCE as TELEMATICS
 from simulations.exercise import ExerciseResult, Timeline, check_policy, run_timeline
-from simulations.harness import Breakdown
 from simulations.recording import Recording, RecordingError, plan_hashes, read_recording
 from simulations.scenario import TimedEvent
 
@@ -111,7 +110,7 @@ def timeline_from(recording: Recording, patch: Patch | None = None) -> Timeline:
         start=header.start,
         end=header.end,
         events=[TimedEvent(at=e.time, stream=streams.INGRESS, event=e) for e in inputs],
-        breakdowns=[Breakdown(b.at, b.asset_id, b.repair_h) for b in header.breakdowns],
+        breakdowns=list(header.breakdowns),
         classification={
             e.data.asset_id: e.classification for e in inputs if isinstance(e, AssetRegisteredV1)
         },
