@@ -148,7 +148,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
         key, eq, raw = item.partition("=")
         if not eq or not key:
             raise ValueError(f"variant {name}: expected key=value, got {item!r}")
-        value: Any = _number(raw)
+        value: Any = parse_value(raw)
         if key.startswith("policy."):
             policy[key.removeprefix("policy.")] = value
         else:
@@ -156,7 +156,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     return name, overrides, policy
 
 
-def _number(raw: str) -> Any:
+def parse_value(raw: str) -> Any:
     for cast in (int, float):
         try:
             return cast(raw)

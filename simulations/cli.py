@@ -27,7 +27,7 @@ WORKERS = typer.Option(os.cpu_count() or 1, help="Worker processes (default: the
 
 
 def _assignments(items: list[str], what: str) -> dict[str, Any]:
-    from simulations.batch import _number
+    from simulations.batch import parse_value
 
     out: dict[str, Any] = {}
     for item in items:
@@ -35,7 +35,7 @@ def _assignments(items: list[str], what: str) -> dict[str, Any]:
         if not eq or not key:
             console.print(f"[red]{what}: expected key=value, got {item!r}[/red]")
             raise typer.Exit(2)
-        out[key] = _number(raw)
+        out[key] = parse_value(raw)
     return out
 
 
