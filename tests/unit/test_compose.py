@@ -1,5 +1,6 @@
 """compose.yaml names only services the CLI can serve, starts them in order, needs secrets."""
 
+import re
 from pathlib import Path
 
 import yaml
@@ -28,7 +29,20 @@ def test_application_services_wait_for_healthy_redis_and_postgres() -> None:
 def test_redis_keeps_an_append_only_file_and_no_secret_has_a_default() -> None:
     text = (Path(__file__).parents[2] / "compose.yaml").read_text()
     assert "--appendonly" in COMPOSE["services"]["redis"]["command"]
-    assert "${REDIS_PASSWORD:?" in text
-    assert "${POSTGRES_PASSWORD:?" in text
-    assert "${REDIS_PASSWORD:-" not in text
-    assert "${POSTGRES_PASSWORD:-" not in text
+    variables = re.findall(r"\$\{([^}]*)\}", text)
+    assert variables
+    for var in variables:  # every one must be supplied: ${X:?message}, never ${X:-default}
+        assert re.fullmatch(r"[A-Z_]+:\?.+", var), var
+
+
+def test_each_service_has_its_own_redis_user_and_database_role() -> None:
+    for name in ("reserves", "transport", "dispatch"):
+        env = COMPOSE["services"][name]["environment"]
+        secret = name.upper()
+        assert env["HINTERLAND_REDIS_URL"].startswith(f"redis://{name}:${{{secret}_REDIS_PASSWORD")
+        assert env["HINTERLAND_DATABASE_URL"].startswith(
+            f"postgresql+asyncpg://{name}:${{{secret}_DB_PASSWORD"
+        )
+    roles = (Path(__file__).parents[2] / "deploy" / "postgres" / "roles.sh").read_text()
+    for name in ("reserves", "transport", "dispatch"):
+        assert f"CREATE ROLE {name} LOGIN" in roles
