@@ -286,6 +286,22 @@ def asyncapi(out: Path = typer.Option(Path("contracts/asyncapi.json"))) -> None:
 
 
 @bench.command(
+    "scenario",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench_scenario(ctx: typer.Context) -> None:
+    """National-scale and regional (G85 cut) planning: plan times, memory, share of the limit.
+
+    Arguments go to services.bench.scenario: [--national] [--regional] [--scale S]
+    [--budget S] [--workers N] [--solution-limit N] [--json OUT].
+    """
+    from services.bench.scenario import main
+
+    raise typer.Exit(main(list(ctx.args)))
+
+
+@bench.command(
     "routing",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,

@@ -1,5 +1,6 @@
 """Routing core of Hinterland: turn stocks, needs, a damaged network and a fleet into a plan."""
 
+from services.dispatch.routing.bound import DeliveryBound, delivery_bound
 from services.dispatch.routing.params import SolverParams
 from services.dispatch.routing.plan import (
     Allocation,
@@ -10,11 +11,12 @@ from services.dispatch.routing.plan import (
     RouteStop,
     VehicleRoute,
 )
-from services.dispatch.routing.planner import plan_deliveries
+from services.dispatch.routing.planner import plan_deliveries, plan_deliveries_anytime
 from services.dispatch.routing.problem import Depot, Link, LogisticsProblem, Need, Node, Vehicle
 
 __all__ = [
     "Allocation",
+    "DeliveryBound",
     "Depot",
     "Link",
     "LogisticsPlan",
@@ -28,5 +30,7 @@ __all__ = [
     "SolverParams",
     "Vehicle",
     "VehicleRoute",
+    "delivery_bound",
     "plan_deliveries",
+    "plan_deliveries_anytime",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -211,13 +212,21 @@ def _search_parameters(params: SolverParams) -> object:
     return search
 
 
-def solve(problem: RoutingProblem, params: SolverParams) -> RoutingSolution:
+def solve(
+    problem: RoutingProblem,
+    params: SolverParams,
+    initial_routes: Sequence[Sequence[int]] | None = None,
+) -> RoutingSolution:
     """Solve a pickup-and-delivery VRPTW with OR-Tools routing.
 
     The search is single-threaded; with only ``solution_limit`` set (OR-Tools counts every
     solution the local search accepts, including under guided local search), the same input
     gives the same output on any machine. Arrival times are the earliest the chosen
     sequence allows (the minimum of each time cumul).
+
+    ``initial_routes`` (per vehicle, the visited nodes without start and end) warm-starts the
+    local search instead of the first-solution strategy; if OR-Tools rejects them, the search
+    starts from scratch as without them.
     """
     manager = pywrapcp.RoutingIndexManager(
         problem.num_nodes,
@@ -294,7 +303,17 @@ def solve(problem: RoutingProblem, params: SolverParams) -> RoutingSolution:
             if barred:
                 routing.VehicleVar(indexing.index(node)).RemoveValues(barred)
 
-    assignment = routing.SolveWithParameters(_search_parameters(params))
+    search = _search_parameters(params)
+    assignment = None
+    if initial_routes is not None:
+        routing.CloseModelWithParameters(search)
+        start = routing.ReadAssignmentFromRoutes(
+            [[indexing.index(node) for node in route] for route in initial_routes], True
+        )
+        if start is not None:
+            assignment = routing.SolveFromAssignmentWithParameters(start, search)
+    if assignment is None:
+        assignment = routing.SolveWithParameters(search)
     if assignment is None:
         return RoutingSolution(False, 0, (), ())
 

@@ -25,6 +25,16 @@ class SolverParams:
     max_task_kg
         Upper bound on the size of one transport task; None means the largest capacity of
         the vehicles able to carry it.
+    decompose_above_tasks
+        Problems estimated at more transport tasks than this (sum over needs of quantity over
+        the fleet's median capacity, rounded up) are planned by decomposition: allocation by
+        min-cost flow, clusters of needs, a greedy first plan, then OR-Tools per cluster.
+        None: never. The default sits far above every reference scenario (at most ~140 for
+        all their needs at once), so their plans are unchanged.
+    cluster_tasks
+        Target number of tasks per cluster in the decomposed path.
+    workers
+        Processes solving clusters in parallel in the decomposed path (1: in this process).
     """
 
     time_limit_s: float | None = None
@@ -32,6 +42,9 @@ class SolverParams:
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     max_task_kg: int | None = None
+    decompose_above_tasks: int | None = 400
+    cluster_tasks: int = 60
+    workers: int = 2
 
     def __post_init__(self) -> None:
         if self.time_limit_s is None and self.solution_limit is None:
@@ -46,5 +59,11 @@ class SolverParams:
             raise ValueError("solver params: solution_limit must be > 0")
         if self.max_task_kg is not None and self.max_task_kg <= 0:
             raise ValueError("solver params: max_task_kg must be > 0")
+        if self.decompose_above_tasks is not None and self.decompose_above_tasks < 0:
+            raise ValueError("solver params: decompose_above_tasks must be >= 0")
+        if self.cluster_tasks <= 0:
+            raise ValueError("solver params: cluster_tasks must be > 0")
+        if self.workers <= 0:
+            raise ValueError("solver params: workers must be > 0")
         if not self.first_solution or not self.metaheuristic:
             raise ValueError("solver params: first_solution and metaheuristic must be named")

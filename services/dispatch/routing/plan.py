@@ -15,6 +15,9 @@ Reason = Literal[
     "no_cleared_vehicle",
 ]
 StopAction = Literal["load", "unload"]
+
+PRIORITY_WEIGHT = {"life_saving": 100, "sustaining": 10, "routine": 1}
+"""Weight per kilogram of each priority class in the priority-weighted KPIs."""
 OutcomeStatus = Literal["served", "partial", "unserved"]
 
 
@@ -68,7 +71,13 @@ class NeedOutcome:
 
 @dataclass(frozen=True, slots=True)
 class PlanKpis:
-    """Headline figures; the kg mappings are keyed by priority class."""
+    """Headline figures; the kg mappings are keyed by priority class.
+
+    ``weighted_bound_kg`` is the physical limit (``bound.delivery_bound``): the largest
+    priority-weighted mass (PRIORITY_WEIGHT x kg) any plan could deliver by the deadlines;
+    ``served_fraction_of_bound`` is this plan's weighted served mass over it (1.0 when the
+    limit is zero). Both are None only for plans built without the limit.
+    """
 
     served_kg_by_priority: Mapping[str, int]
     requested_kg_by_priority: Mapping[str, int]
@@ -77,6 +86,8 @@ class PlanKpis:
     vehicles_used: int
     distance_m: int
     objective: int
+    weighted_bound_kg: int | None = None
+    served_fraction_of_bound: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,62 +1,25 @@
-"""plan_deliveries: network, allocation, OR-Tools routing and plan assembly in one call."""
+"""plan_deliveries: network, allocation, OR-Tools routing and plan assembly in one call.
+
+Problems of today's sizes go through one routing model of every task (``_plan_direct``).
+Above ``SolverParams.decompose_above_tasks`` estimated tasks the same entry point plans by
+decomposition (``decomposition.plan_decomposed``): same output, same reasons.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
 
-from services.dispatch.routing.allocation import (
-    PRIORITY_RANK,
-    AllocationResult,
-    Shortfall,
-    Task,
-    allocate,
-    format_kg,
-)
-from services.dispatch.routing.network import Network, Path
-from services.dispatch.routing.ortools_solver import Matrix, RoutingProblem, RoutingSolution, solve
+from services.dispatch.routing.allocation import allocate
+from services.dispatch.routing.assembly import Part, assemble, build_routing
+from services.dispatch.routing.bound import delivery_bound
+from services.dispatch.routing.decomposition import plan_decomposed, uses_decomposition
+from services.dispatch.routing.network import Network
+from services.dispatch.routing.ortools_solver import RoutingSolution, solve
 from services.dispatch.routing.params import SolverParams
-from services.dispatch.routing.plan import (
-    Allocation,
-    LogisticsPlan,
-    NeedOutcome,
-    OutcomeStatus,
-    PlanKpis,
-    Reason,
-    RouteStop,
-    VehicleRoute,
-)
-from services.dispatch.routing.problem import PRIORITIES, FrozenMap, LogisticsProblem, Mode, Vehicle
+from services.dispatch.routing.plan import PRIORITY_WEIGHT, LogisticsPlan
+from services.dispatch.routing.problem import LogisticsProblem
 
-PRIORITY_WEIGHT = {"life_saving": 100, "sustaining": 10, "routine": 1}
-# Arc and fixed costs are in cents so that fractional cost_per_km survives integer arithmetic.
-_CENTS = 100
-_UNREACHABLE_COST = 10**9
-# One precedence level is worth as much as this many tonnes of the same priority class.
-_PRECEDENCE_TONNES = 100
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """Node numbering of the routing model: vehicle starts, one shared open end, task pairs."""
-
-    vehicles: tuple[Vehicle, ...]
-    tasks: tuple[Task, ...]
-
-    @property
-    def end(self) -> int:
-        return len(self.vehicles)
-
-    def pickup(self, task: int) -> int:
-        return len(self.vehicles) + 1 + 2 * task
-
-    def delivery(self, task: int) -> int:
-        return len(self.vehicles) + 2 + 2 * task
-
-    def task_of(self, node: int) -> tuple[int, bool]:
-        """(task number, is pickup) of a task node."""
-        offset = node - len(self.vehicles) - 1
-        return offset // 2, offset % 2 == 0
+__all__ = ["PRIORITY_WEIGHT", "plan_deliveries", "plan_deliveries_anytime"]
 
 
 def plan_deliveries(problem: LogisticsProblem, params: SolverParams) -> LogisticsPlan:
@@ -73,307 +36,45 @@ def plan_deliveries(problem: LogisticsProblem, params: SolverParams) -> Logistic
     -------
     LogisticsPlan
         Routes sorted by vehicle id (used vehicles only), allocations sorted by need, depot and
-        vehicle, one outcome per need sorted by need id, and KPIs. ``is_feasible`` is False only
-        when the solver found no solution; unmet needs are outcomes, never exceptions.
+        vehicle, one outcome per need sorted by need id, and KPIs (with the served fraction of
+        the physical limit). ``is_feasible`` is False only when the solver found no solution;
+        unmet needs are outcomes, never exceptions.
     """
+    plan: LogisticsPlan | None = None
+    for plan in plan_deliveries_anytime(problem, params):  # noqa: B007 - the last one counts
+        pass
+    if plan is None:  # pragma: no cover - both paths yield at least one plan
+        raise RuntimeError("routing core: no plan")
+    return plan
+
+
+def plan_deliveries_anytime(
+    problem: LogisticsProblem, params: SolverParams
+) -> Iterator[LogisticsPlan]:
+    """Yield successively better plans for ``problem``; the last is ``plan_deliveries``'.
+
+    The direct path yields one plan. The decomposed path yields a first feasible plan (the
+    allocation plus greedy insertion) as soon as it has one, then the plan improved by
+    OR-Tools within the budget.
+    """
+    if uses_decomposition(problem, params):
+        yield from plan_decomposed(problem, params)
+        return
+    yield _plan_direct(problem, params)
+
+
+def _plan_direct(problem: LogisticsProblem, params: SolverParams) -> LogisticsPlan:
     network = Network(problem)
     allocation = allocate(problem, network, params)
-    layout, routing_problem = _build_routing(problem, network, allocation)
+    layout, routing_problem = build_routing(problem, network, allocation)
     if routing_problem is None:
         solution = RoutingSolution(True, 0, (), ())
     else:
         solution = solve(routing_problem, params)
-    return _assemble(problem, network, allocation, layout, solution)
-
-
-def _build_routing(
-    problem: LogisticsProblem, network: Network, allocation: AllocationResult
-) -> tuple[_Layout, RoutingProblem | None]:
-    needed = {vehicle_id for task in allocation.tasks for vehicle_id in task.vehicle_ids}
-    vehicles = tuple(
-        v for v in sorted(problem.vehicles, key=lambda item: item.id) if v.id in needed
-    )
-    tasks = tuple(task for task in allocation.tasks if task.vehicle_ids)
-    layout = _Layout(vehicles, tasks)
-    if not vehicles or not tasks:
-        return layout, None
-    needs = {need.id: need for need in problem.needs}
-    depots = {depot.id: depot for depot in problem.depots}
-    horizon = 1 + max(
-        max(needs[t.need_id].deadline_s for t in tasks),
-        max(v.available_from_s + v.max_duty_s for v in vehicles),
-    )
-
-    locations: list[str | None] = [v.start_node for v in vehicles] + [None]
-    windows: list[tuple[int, int]] = [(v.available_from_s, horizon) for v in vehicles] + [
-        (0, horizon)
-    ]
-    demands = [0] * (len(vehicles) + 1)
-    for task in tasks:
-        locations += [depots[task.depot_id].node_id, needs[task.need_id].node_id]
-        windows += [(0, horizon), (0, needs[task.need_id].deadline_s)]
-        demands += [task.quantity_kg, -task.quantity_kg]
-
-    time_classes: dict[tuple[Mode, float], int] = {}
-    cost_classes: dict[tuple[Mode, float], int] = {}
-    for v in vehicles:
-        time_classes.setdefault((v.mode, v.speed_kmh), len(time_classes))
-        cost_classes.setdefault((v.mode, v.cost_per_km), len(cost_classes))
-
-    def leg(mode: Mode, a: str | None, b: str | None) -> Path | None:
-        if a is None or b is None:
-            return Path(0, 0.0, ())
-        return network.path(mode, a, b)
-
-    legs: dict[Mode, list[list[Path | None]]] = {}
-    for mode in {v.mode for v in vehicles}:
-        legs[mode] = [[leg(mode, a, b) for b in locations] for a in locations]
-
-    first_task_node = len(vehicles) + 1
-
-    def grid(mode: Mode, unreachable: int, measure: str, factor: float) -> Matrix:
-        rows: list[tuple[int, ...]] = []
-        for i, row in enumerate(legs[mode]):
-            cells: list[int] = []
-            for j, path in enumerate(row):
-                if path is None:
-                    cells.append(unreachable)
-                elif measure == "time":
-                    # Handling is paid once per visit to a place, not once per task there, so
-                    # it rides on the arc that leaves the place (service times stay zero).
-                    leaving = i >= first_task_node and locations[i] != locations[j]
-                    cells.append(path.travel_s(factor) + (problem.handling_s if leaving else 0))
-                elif measure == "distance":
-                    cells.append(path.length_m)
-                else:
-                    cells.append(round(path.length_m * factor * _CENTS / 1000))
-            rows.append(tuple(cells))
-        return tuple(rows)
-
-    time_matrices = tuple(grid(mode, horizon + 1, "time", speed) for mode, speed in time_classes)
-    distance_matrices = tuple(grid(mode, 0, "distance", 0.0) for mode, _ in time_classes)
-    cost_matrices = tuple(
-        grid(mode, _UNREACHABLE_COST, "cost", rate) for mode, rate in cost_classes
-    )
-    fixed = tuple(round(v.fixed_cost * _CENTS) for v in vehicles)
-    cost_class_of = tuple(cost_classes[(v.mode, v.cost_per_km)] for v in vehicles)
-
-    def worst_arc(cls: int) -> int:
-        return max(
-            (c for row in cost_matrices[cls] for c in row if c < _UNREACHABLE_COST), default=0
-        )
-
-    floor = 1 + max(fixed[i] + 3 * worst_arc(cost_class_of[i]) for i in range(len(vehicles)))
-    penalties: list[int | None] = [None] * (len(vehicles) + 1)
-    for value in _penalties(tasks, floor):
-        penalties += [value, None]
-
-    vehicle_index = {v.id: i for i, v in enumerate(vehicles)}
-    allowed: list[tuple[int, ...] | None] = [None] * (len(vehicles) + 1)
-    for task in tasks:
-        able = tuple(vehicle_index[vid] for vid in task.vehicle_ids)
-        allowed += [able, able]
-
-    routing_problem = RoutingProblem(
-        time_matrices=time_matrices,
-        distance_matrices=distance_matrices,
-        cost_matrices=cost_matrices,
-        vehicle_class=tuple(time_classes[(v.mode, v.speed_kmh)] for v in vehicles),
-        vehicle_cost_class=cost_class_of,
-        vehicle_starts=tuple(range(len(vehicles))),
-        vehicle_ends=tuple(layout.end for _ in vehicles),
-        vehicle_capacities=tuple(v.capacity_kg for v in vehicles),
-        vehicle_fixed_costs=fixed,
-        vehicle_max_span=tuple(v.max_duty_s for v in vehicles),
-        demands=tuple(demands),
-        time_windows=tuple(windows),
-        service_times=(0,) * len(demands),
-        pickups_deliveries=tuple((layout.pickup(i), layout.delivery(i)) for i in range(len(tasks))),
-        penalties=tuple(penalties),
-        allowed_vehicles=tuple(allowed),
-        horizon=horizon,
-    )
-    return layout, routing_problem
-
-
-def _penalties(tasks: tuple[Task, ...], floor: int) -> list[int]:
-    """Drop penalties that make the solver sacrifice the least important tasks first.
-
-    Each task costs at least ``floor`` (more than any one task can add to route costs) plus
-    ``floor`` per tonne and per precedence level (x100 t). A task of a priority class also
-    costs more than all tasks of the lower classes together, so dropping one life-saving task
-    is never traded for serving any number of sustaining or routine ones.
-    """
-    lowest = min((t.precedence for t in tasks), default=0)
-    values = [0] * len(tasks)
-    lower_total = 0
-    for priority in reversed(PRIORITIES):
-        tier_total = 0
-        for i, task in enumerate(tasks):
-            if task.priority != priority:
-                continue
-            weight = task.quantity_kg // 1000 + _PRECEDENCE_TONNES * (task.precedence - lowest)
-            values[i] = floor + lower_total + floor * weight
-            tier_total += values[i]
-        lower_total += tier_total
-    return values
-
-
-def _assemble(
-    problem: LogisticsProblem,
-    network: Network,
-    allocation: AllocationResult,
-    layout: _Layout,
-    solution: RoutingSolution,
-) -> LogisticsPlan:
-    needs = {need.id: need for need in problem.needs}
-    depots = {depot.id: depot for depot in problem.depots}
-    served_tasks: dict[int, tuple[str, int]] = {}
-    routes: list[VehicleRoute] = []
-    for solved in solution.routes:
-        vehicle = layout.vehicles[solved.vehicle]
-        stops: list[RouteStop] = []
-        here = vehicle.start_node
-        distance = 0
-        for node, arrival in zip(solved.nodes[1:-1], solved.arrivals[1:-1], strict=True):
-            number, is_pickup = layout.task_of(node)
-            task = layout.tasks[number]
-            target = depots[task.depot_id].node_id if is_pickup else needs[task.need_id].node_id
-            path = network.path(vehicle.mode, here, target)
-            if path is None:  # pragma: no cover - the solver only uses reachable arcs
-                raise RuntimeError(f"vehicle {vehicle.id}: no path {here}->{target}")
-            distance += path.length_m
-            here = target
-            stops.append(
-                RouteStop(
-                    node_id=target,
-                    action="load" if is_pickup else "unload",
-                    depot_id=task.depot_id,
-                    need_id=task.need_id,
-                    commodity=task.commodity,
-                    quantity_kg=task.quantity_kg,
-                    arrival_s=arrival,
-                    departure_s=arrival + problem.handling_s,
-                    via_links=path.links,
-                )
-            )
-            if not is_pickup:
-                served_tasks[number] = (vehicle.id, arrival)
-        if stops:
-            routes.append(VehicleRoute(vehicle.id, tuple(stops), distance, stops[-1].departure_s))
-
-    merged: dict[tuple[str, str, str], tuple[int, int]] = {}
-    for number, (vehicle_id, eta) in served_tasks.items():
-        task = layout.tasks[number]
-        key = (task.need_id, task.depot_id, vehicle_id)
-        kg, latest = merged.get(key, (0, 0))
-        merged[key] = (kg + task.quantity_kg, max(latest, eta))
-    allocations = tuple(
-        Allocation(need_id, depot_id, vehicle_id, kg, eta)
-        for (need_id, depot_id, vehicle_id), (kg, eta) in sorted(merged.items())
-    )
-
-    dropped = _dropped_reasons(layout, served_tasks, solution.found)
-    served_kg: dict[str, int] = defaultdict(int)
-    for number in served_tasks:
-        task = layout.tasks[number]
-        served_kg[task.need_id] += task.quantity_kg
-    shortfalls = {s.need_id: s for s in allocation.shortfalls}
-    outcomes = tuple(
-        _outcome(
-            need_id,
-            needs[need_id].quantity_kg,
-            served_kg[need_id],
-            shortfalls.get(need_id),
-            dropped[need_id],
-        )
-        for need_id in sorted(needs)
-    )
-    return LogisticsPlan(
-        routes=tuple(sorted(routes, key=lambda r: r.vehicle_id)),
-        allocations=allocations,
-        outcomes=outcomes,
-        kpis=_kpis(problem, outcomes, routes, solution.objective),
-        is_feasible=solution.found,
-    )
-
-
-def _dropped_reasons(
-    layout: _Layout, served_tasks: dict[int, tuple[str, int]], found: bool
-) -> defaultdict[str, list[tuple[int, Reason, str]]]:
-    """Reasons for tasks the router left out.
-
-    Rule: if a vehicle allowed to carry the task serves a task of a strictly higher priority
-    class, the task was displaced_by_higher_priority; otherwise no vehicle could fit it in
-    (capacity, duty or deadline): no_transport_capacity.
-    """
-    best_rank_by_vehicle: dict[str, int] = {}
-    for number, (vehicle_id, _) in served_tasks.items():
-        rank = PRIORITY_RANK[layout.tasks[number].priority]
-        best_rank_by_vehicle[vehicle_id] = min(rank, best_rank_by_vehicle.get(vehicle_id, rank))
-    result: defaultdict[str, list[tuple[int, Reason, str]]] = defaultdict(list)
-    for number, task in enumerate(layout.tasks):
-        if number in served_tasks:
-            continue
-        rank = PRIORITY_RANK[task.priority]
-        busy = [v for v in task.vehicle_ids if best_rank_by_vehicle.get(v, rank) < rank]
-        if busy and found:
-            result[task.need_id].append(
-                (
-                    task.quantity_kg,
-                    "displaced_by_higher_priority",
-                    "vehicles were taken by higher-priority needs",
-                )
-            )
-        else:
-            text = "no vehicle capacity left in time" if found else "the solver found no plan"
-            result[task.need_id].append((task.quantity_kg, "no_transport_capacity", text))
-    return result
-
-
-def _outcome(
-    need_id: str,
-    requested: int,
-    served: int,
-    shortfall: Shortfall | None,
-    dropped: list[tuple[int, Reason, str]],
-) -> NeedOutcome:
-    amount = f"{format_kg(served)} of {format_kg(requested)}"
-    if served >= requested:
-        return NeedOutcome(need_id, requested, served, "served", None, f"{amount} served")
-    by_reason: dict[Reason, tuple[int, str]] = {}
-    if shortfall is not None:
-        by_reason[shortfall.reason] = (shortfall.missing_kg, shortfall.detail)
-    for kg, reason, text in dropped:
-        before, known_text = by_reason.get(reason, (0, text))
-        by_reason[reason] = (before + kg, known_text)
-    # The reason behind the most missing kilograms wins; insertion order breaks ties.
-    reason, (_, text) = max(by_reason.items(), key=lambda item: item[1][0])
-    status: OutcomeStatus = "partial" if served > 0 else "unserved"
-    return NeedOutcome(need_id, requested, served, status, reason, f"{amount}: {text}")
-
-
-def _kpis(
-    problem: LogisticsProblem,
-    outcomes: tuple[NeedOutcome, ...],
-    routes: list[VehicleRoute],
-    objective: int,
-) -> PlanKpis:
-    priority = {need.id: need.priority for need in problem.needs}
-    served: dict[str, int] = dict.fromkeys(PRIORITIES, 0)
-    requested: dict[str, int] = dict.fromkeys(PRIORITIES, 0)
-    for outcome in outcomes:
-        served[priority[outcome.need_id]] += outcome.served_kg
-        requested[priority[outcome.need_id]] += outcome.requested_kg
-    total_requested = sum(requested.values())
-    weighted_requested = sum(PRIORITY_WEIGHT[p] * kg for p, kg in requested.items())
-    weighted_served = sum(PRIORITY_WEIGHT[p] * kg for p, kg in served.items())
-    return PlanKpis(
-        served_kg_by_priority=FrozenMap(served),
-        requested_kg_by_priority=FrozenMap(requested),
-        fill_rate=sum(served.values()) / total_requested if total_requested else 1.0,
-        priority_weighted_fill=weighted_served / weighted_requested if weighted_requested else 1.0,
-        vehicles_used=len(routes),
-        distance_m=sum(route.distance_m for route in routes),
-        objective=objective,
+    return assemble(
+        problem,
+        network,
+        allocation.shortfalls,
+        [Part(layout, solution)],
+        delivery_bound(problem),
     )

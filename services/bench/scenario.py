@@ -1,0 +1,276 @@
+"""`hinterland bench scenario`: the national-scale and regional scenario benchmarks (issue 3, 5).
+
+Both go through ``plan_deliveries_anytime``, the generator behind dispatch's
+``plan_deliveries`` (same code path; the anytime form only lets us time the first feasible
+plan), and print:
+
+- **national** (``national.national_problem``): time to the first feasible plan, time to the
+  budgeted plan, peak memory of this process and its solver subprocesses, and the served
+  fraction of the physical limit (priority-weighted, ``PlanKpis.served_fraction_of_bound``);
+- **regional** (``regional.regional_problem``, the Sichuan reference just before and after the
+  G85 bridge cut): the plan before the cut with dispatch's settings, then the re-plan after
+  it: time to the first feasible plan (a one-solution search), time to the budgeted plan,
+  served fraction of the limit, and churn against the plan before the cut.
+
+Churn is the share of the planned kilograms whose (need, depot, vehicle) assignment is not in
+both plans: ``1 - sum(min(before, after)) / max(sum(before), sum(after))`` over those keys.
+
+Peak memory is sampled every 50 ms as the summed resident set size (VmRSS) of this process
+and all its descendants (shared pages are counted once per process, so it errs high), and
+also reported as ``ru_maxrss`` of this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from services.dispatch.routing import LogisticsPlan, LogisticsProblem, SolverParams
+from services.dispatch.routing.decomposition import estimated_tasks, uses_decomposition
+from services.dispatch.routing.planner import plan_deliveries_anytime
+
+# Dispatch's defaults (services/dispatch/settings.py): 50 solutions, 30 s backstop.
+DISPATCH_PARAMS = SolverParams(time_limit_s=30.0, solution_limit=50)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One planning call: when each plan came and what the last one achieved."""
+
+    first_s: float
+    final_s: float
+    plans: int
+    peak_rss_mb: float
+    maxrss_mb: float
+    served_fraction_of_bound: float
+    fill_rate: float
+    priority_weighted_fill: float
+    weighted_bound_t: float
+    vehicles_used: int
+    decomposed: bool
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children[int(fields[1])].append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def tree_rss_mb(root: int | None = None) -> float:
+    """Summed VmRSS of a process and its descendants, in MB (0 where /proc is missing)."""
+    total_kb = 0
+    for pid in _descendants(os.getpid() if root is None else root):
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+class MemorySampler:
+    """Peak of ``tree_rss_mb`` while running, sampled in a thread."""
+
+    def __init__(self, every_s: float = 0.05) -> None:
+        self.peak_mb = 0.0
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, tree_rss_mb())
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, tree_rss_mb())
+            self._stop.wait(self._every)
+
+
+def run(problem: LogisticsProblem, params: SolverParams) -> tuple[Run, LogisticsPlan]:
+    """Plan ``problem`` through the anytime entry point, timing and sampling memory."""
+    first: float | None = None
+    plans = 0
+    last: LogisticsPlan | None = None
+    with MemorySampler() as sampler:
+        started = time.perf_counter()
+        for plan in plan_deliveries_anytime(problem, params):
+            if first is None:
+                first = time.perf_counter() - started
+            plans += 1
+            last = plan
+        final = time.perf_counter() - started
+    if last is None or first is None:  # pragma: no cover - the planner always yields
+        raise RuntimeError("no plan")
+    k = last.kpis
+    return (
+        Run(
+            first_s=round(first, 3),
+            final_s=round(final, 3),
+            plans=plans,
+            peak_rss_mb=round(sampler.peak_mb, 1),
+            maxrss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            served_fraction_of_bound=round(k.served_fraction_of_bound or 0.0, 4),
+            fill_rate=round(k.fill_rate, 4),
+            priority_weighted_fill=round(k.priority_weighted_fill, 4),
+            weighted_bound_t=round((k.weighted_bound_kg or 0) / 1000, 1),
+            vehicles_used=k.vehicles_used,
+            decomposed=uses_decomposition(problem, params),
+        ),
+        last,
+    )
+
+
+def churn(before: LogisticsPlan, after: LogisticsPlan) -> float:
+    """Share of planned kilograms whose (need, depot, vehicle) is not common to both plans."""
+
+    def amounts(plan: LogisticsPlan) -> dict[tuple[str, str, str], int]:
+        result: dict[tuple[str, str, str], int] = defaultdict(int)
+        for a in plan.allocations:
+            result[(a.need_id, a.depot_id, a.vehicle_id)] += a.quantity_kg
+        return result
+
+    old, new = amounts(before), amounts(after)
+    total = max(sum(old.values()), sum(new.values()))
+    if total == 0:
+        return 0.0
+    kept = sum(min(kg, new.get(key, 0)) for key, kg in old.items())
+    return 1 - kept / total
+
+
+def _size(problem: LogisticsProblem) -> dict[str, int]:
+    return {
+        "nodes": len(problem.nodes),
+        "links": len(problem.links),
+        "depots": len(problem.depots),
+        "vehicles": len(problem.vehicles),
+        "needs": len(problem.needs),
+        "estimated_tasks": estimated_tasks(problem),
+    }
+
+
+def national(
+    scale: float, budget_s: float, workers: int, seed: int, solution_limit: int | None = None
+) -> dict[str, object]:
+    """Build and plan the national problem; the figures as a dict."""
+    from services.bench.national import national_problem
+
+    started = time.perf_counter()
+    problem = national_problem(scale, seed)
+    built = time.perf_counter() - started
+    params = SolverParams(time_limit_s=budget_s, solution_limit=solution_limit, workers=workers)
+    result, _ = run(problem, params)
+    return {"problem": _size(problem), "build_s": round(built, 2), **asdict(result)}
+
+
+def regional(budget_s: float) -> dict[str, object]:
+    """Plan the Sichuan reference before the cut, then re-plan after it; the figures."""
+    from services.bench.regional import regional_problem
+
+    before_problem = regional_problem(cut=False)
+    after_problem = regional_problem(cut=True)
+    budgeted = SolverParams(time_limit_s=budget_s, solution_limit=DISPATCH_PARAMS.solution_limit)
+    first_only = SolverParams(time_limit_s=budget_s, solution_limit=1)
+    before_run, before = run(before_problem, budgeted)
+    first_run, first_plan = run(after_problem, first_only)
+    after_run, after = run(after_problem, budgeted)
+    return {
+        "problem": _size(after_problem),
+        "before_cut": asdict(before_run),
+        "replan_first_feasible": {
+            **asdict(first_run),
+            "churn": round(churn(before, first_plan), 4),
+        },
+        "replan_budgeted": {**asdict(after_run), "churn": round(churn(before, after), 4)},
+    }
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _print_run(title: str, figures: dict[str, object]) -> None:
+    _say(f"  {title}")
+    for key, value in figures.items():
+        _say(f"    {key:28} {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``[--national] [--regional] [--scale S] [--budget S] [--workers N]
+    [--solution-limit N] [--seed N] [--regional-budget S] [--json OUT]``; both when neither is
+    named. Returns the exit code (0)."""
+    parser = argparse.ArgumentParser(
+        prog="hinterland bench scenario",
+        description="National-scale and regional (Sichuan, G85 cut) planning benchmarks.",
+    )
+    parser.add_argument("--national", action="store_true", help="run the national problem")
+    parser.add_argument("--regional", action="store_true", help="run the regional re-plan")
+    parser.add_argument("--scale", type=float, default=1.0, help="national size factor")
+    parser.add_argument("--budget", type=float, default=60.0, help="national budget, s")
+    parser.add_argument(
+        "--regional-budget", type=float, default=30.0, help="regional wall-clock backstop, s"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="solver processes")
+    parser.add_argument("--seed", type=int, default=2026, help="national problem seed")
+    parser.add_argument(
+        "--solution-limit",
+        type=int,
+        help="national: also stop each search after this many solutions (dispatch uses 50)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.scale <= 0 or args.budget <= 0 or args.workers <= 0:
+        parser.error("--scale, --budget and --workers must be > 0")
+    both = not (args.national or args.regional)
+    figures: dict[str, dict[str, object]] = {}
+    if args.regional or both:
+        figures["regional"] = regional(args.regional_budget)
+        _say("regional (sichuan-earthquake at +2 h, G85 bridge cut):")
+        for key, value in figures["regional"].items():
+            if isinstance(value, dict):
+                _print_run(key, value)
+    if args.national or both:
+        figures["national"] = national(
+            args.scale, args.budget, args.workers, args.seed, args.solution_limit
+        )
+        _say(f"national (scale {args.scale}, budget {args.budget} s, {args.workers} workers):")
+        _print_run("figures", figures["national"])
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,398 @@
+"""The routing model shared by both planning paths: tasks -> RoutingProblem -> LogisticsPlan.
+
+``build_routing`` numbers vehicle starts, one shared open end and a (pickup, delivery) node
+pair per task, and fills the per-class matrices from a path source (``Network`` or
+``FastNetwork``); ``assemble`` turns one or several solved parts (the whole problem, or one
+part per cluster in the decomposed path) into a plan with a reason for every shortfall.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.dispatch.routing.allocation import (
+    PRIORITY_RANK,
+    AllocationResult,
+    Shortfall,
+    Task,
+    format_kg,
+)
+from services.dispatch.routing.bound import DeliveryBound
+from services.dispatch.routing.network import Path
+from services.dispatch.routing.ortools_solver import Matrix, RoutingProblem, RoutingSolution
+from services.dispatch.routing.plan import (
+    PRIORITY_WEIGHT,
+    Allocation,
+    LogisticsPlan,
+    NeedOutcome,
+    OutcomeStatus,
+    PlanKpis,
+    Reason,
+    RouteStop,
+    VehicleRoute,
+)
+from services.dispatch.routing.problem import PRIORITIES, FrozenMap, LogisticsProblem, Mode, Vehicle
+
+# Arc and fixed costs are in cents so that fractional cost_per_km survives integer arithmetic.
+_CENTS = 100
+_UNREACHABLE_COST = 10**9
+# One precedence level is worth as much as this many tonnes of the same priority class.
+_PRECEDENCE_TONNES = 100
+
+
+class PathSource(Protocol):
+    """What the model needs of a network: usable nodes, legs (lengths) and paths (links)."""
+
+    def is_usable(self, node_id: str) -> bool: ...
+
+    def leg(self, mode: Mode, source: str, target: str) -> Path | None: ...
+
+    def path(self, mode: Mode, source: str, target: str) -> Path | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Node numbering of the routing model: vehicle starts, one shared open end, task pairs."""
+
+    vehicles: tuple[Vehicle, ...]
+    tasks: tuple[Task, ...]
+
+    @property
+    def end(self) -> int:
+        return len(self.vehicles)
+
+    def pickup(self, task: int) -> int:
+        return len(self.vehicles) + 1 + 2 * task
+
+    def delivery(self, task: int) -> int:
+        return len(self.vehicles) + 2 + 2 * task
+
+    def task_of(self, node: int) -> tuple[int, bool]:
+        """(task number, is pickup) of a task node."""
+        offset = node - len(self.vehicles) - 1
+        return offset // 2, offset % 2 == 0
+
+
+def build_routing(
+    problem: LogisticsProblem, network: PathSource, allocation: AllocationResult
+) -> tuple[Layout, RoutingProblem | None]:
+    """The routing model of the allocation's tasks that some vehicle may carry (None: nothing)."""
+    needed = {vehicle_id for task in allocation.tasks for vehicle_id in task.vehicle_ids}
+    vehicles = tuple(
+        v for v in sorted(problem.vehicles, key=lambda item: item.id) if v.id in needed
+    )
+    tasks = tuple(task for task in allocation.tasks if task.vehicle_ids)
+    layout = Layout(vehicles, tasks)
+    if not vehicles or not tasks:
+        return layout, None
+    needs = {need.id: need for need in problem.needs}
+    depots = {depot.id: depot for depot in problem.depots}
+    horizon = 1 + max(
+        max(needs[t.need_id].deadline_s for t in tasks),
+        max(v.available_from_s + v.max_duty_s for v in vehicles),
+    )
+
+    locations: list[str | None] = [v.start_node for v in vehicles] + [None]
+    windows: list[tuple[int, int]] = [(v.available_from_s, horizon) for v in vehicles] + [
+        (0, horizon)
+    ]
+    demands = [0] * (len(vehicles) + 1)
+    for task in tasks:
+        locations += [depots[task.depot_id].node_id, needs[task.need_id].node_id]
+        windows += [(0, horizon), (0, needs[task.need_id].deadline_s)]
+        demands += [task.quantity_kg, -task.quantity_kg]
+
+    time_classes: dict[tuple[Mode, float], int] = {}
+    cost_classes: dict[tuple[Mode, float], int] = {}
+    for v in vehicles:
+        time_classes.setdefault((v.mode, v.speed_kmh), len(time_classes))
+        cost_classes.setdefault((v.mode, v.cost_per_km), len(cost_classes))
+
+    def leg(mode: Mode, a: str | None, b: str | None) -> Path | None:
+        if a is None or b is None:
+            return Path(0, 0.0, ())
+        return network.leg(mode, a, b)
+
+    legs: dict[Mode, list[list[Path | None]]] = {}
+    for mode in {v.mode for v in vehicles}:
+        legs[mode] = [[leg(mode, a, b) for b in locations] for a in locations]
+
+    first_task_node = len(vehicles) + 1
+
+    def grid(mode: Mode, unreachable: int, measure: str, factor: float) -> Matrix:
+        rows: list[tuple[int, ...]] = []
+        for i, row in enumerate(legs[mode]):
+            cells: list[int] = []
+            for j, path in enumerate(row):
+                if path is None:
+                    cells.append(unreachable)
+                elif measure == "time":
+                    # Handling is paid once per visit to a place, not once per task there, so
+                    # it rides on the arc that leaves the place (service times stay zero).
+                    leaving = i >= first_task_node and locations[i] != locations[j]
+                    cells.append(path.travel_s(factor) + (problem.handling_s if leaving else 0))
+                elif measure == "distance":
+                    cells.append(path.length_m)
+                else:
+                    cells.append(round(path.length_m * factor * _CENTS / 1000))
+            rows.append(tuple(cells))
+        return tuple(rows)
+
+    time_matrices = tuple(grid(mode, horizon + 1, "time", speed) for mode, speed in time_classes)
+    distance_matrices = tuple(grid(mode, 0, "distance", 0.0) for mode, _ in time_classes)
+    cost_matrices = tuple(
+        grid(mode, _UNREACHABLE_COST, "cost", rate) for mode, rate in cost_classes
+    )
+    fixed = tuple(round(v.fixed_cost * _CENTS) for v in vehicles)
+    cost_class_of = tuple(cost_classes[(v.mode, v.cost_per_km)] for v in vehicles)
+
+    def worst_arc(cls: int) -> int:
+        return max(
+            (c for row in cost_matrices[cls] for c in row if c < _UNREACHABLE_COST), default=0
+        )
+
+    floor = 1 + max(fixed[i] + 3 * worst_arc(cost_class_of[i]) for i in range(len(vehicles)))
+    penalties: list[int | None] = [None] * (len(vehicles) + 1)
+    for value in drop_penalties(tasks, floor):
+        penalties += [value, None]
+
+    vehicle_index = {v.id: i for i, v in enumerate(vehicles)}
+    allowed: list[tuple[int, ...] | None] = [None] * (len(vehicles) + 1)
+    for task in tasks:
+        able = tuple(vehicle_index[vid] for vid in task.vehicle_ids)
+        allowed += [able, able]
+
+    routing_problem = RoutingProblem(
+        time_matrices=time_matrices,
+        distance_matrices=distance_matrices,
+        cost_matrices=cost_matrices,
+        vehicle_class=tuple(time_classes[(v.mode, v.speed_kmh)] for v in vehicles),
+        vehicle_cost_class=cost_class_of,
+        vehicle_starts=tuple(range(len(vehicles))),
+        vehicle_ends=tuple(layout.end for _ in vehicles),
+        vehicle_capacities=tuple(v.capacity_kg for v in vehicles),
+        vehicle_fixed_costs=fixed,
+        vehicle_max_span=tuple(v.max_duty_s for v in vehicles),
+        demands=tuple(demands),
+        time_windows=tuple(windows),
+        service_times=(0,) * len(demands),
+        pickups_deliveries=tuple((layout.pickup(i), layout.delivery(i)) for i in range(len(tasks))),
+        penalties=tuple(penalties),
+        allowed_vehicles=tuple(allowed),
+        horizon=horizon,
+    )
+    return layout, routing_problem
+
+
+def drop_penalties(tasks: tuple[Task, ...], floor: int) -> list[int]:
+    """Drop penalties that make the solver sacrifice the least important tasks first.
+
+    Each task costs at least ``floor`` (more than any one task can add to route costs) plus
+    ``floor`` per tonne and per precedence level (x100 t). A task of a priority class also
+    costs more than all tasks of the lower classes together, so dropping one life-saving task
+    is never traded for serving any number of sustaining or routine ones.
+    """
+    lowest = min((t.precedence for t in tasks), default=0)
+    values = [0] * len(tasks)
+    lower_total = 0
+    for priority in reversed(PRIORITIES):
+        tier_total = 0
+        for i, task in enumerate(tasks):
+            if task.priority != priority:
+                continue
+            weight = task.quantity_kg // 1000 + _PRECEDENCE_TONNES * (task.precedence - lowest)
+            values[i] = floor + lower_total + floor * weight
+            tier_total += values[i]
+        lower_total += tier_total
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One solved routing model: its node layout and the solver's answer."""
+
+    layout: Layout
+    solution: RoutingSolution
+
+
+def assemble(
+    problem: LogisticsProblem,
+    network: PathSource,
+    shortfalls: Iterable[Shortfall],
+    parts: Sequence[Part],
+    bound: DeliveryBound | None = None,
+) -> LogisticsPlan:
+    """The plan of solved parts: routes, allocations, one outcome per need, KPIs.
+
+    ``shortfalls`` are what the allocation could not source; tasks a part left out get
+    ``dropped_reasons``. The plan is feasible when every part found a solution.
+    """
+    needs = {need.id: need for need in problem.needs}
+    depots = {depot.id: depot for depot in problem.depots}
+    served_by_part: list[dict[int, tuple[str, int]]] = []
+    routes: list[VehicleRoute] = []
+    for part in parts:
+        layout, solution = part.layout, part.solution
+        served_tasks: dict[int, tuple[str, int]] = {}
+        served_by_part.append(served_tasks)
+        for solved in solution.routes:
+            vehicle = layout.vehicles[solved.vehicle]
+            stops: list[RouteStop] = []
+            here = vehicle.start_node
+            distance = 0
+            for node, arrival in zip(solved.nodes[1:-1], solved.arrivals[1:-1], strict=True):
+                number, is_pickup = layout.task_of(node)
+                task = layout.tasks[number]
+                target = depots[task.depot_id].node_id if is_pickup else needs[task.need_id].node_id
+                path = network.path(vehicle.mode, here, target)
+                if path is None:  # pragma: no cover - the solver only uses reachable arcs
+                    raise RuntimeError(f"vehicle {vehicle.id}: no path {here}->{target}")
+                distance += path.length_m
+                here = target
+                stops.append(
+                    RouteStop(
+                        node_id=target,
+                        action="load" if is_pickup else "unload",
+                        depot_id=task.depot_id,
+                        need_id=task.need_id,
+                        commodity=task.commodity,
+                        quantity_kg=task.quantity_kg,
+                        arrival_s=arrival,
+                        departure_s=arrival + problem.handling_s,
+                        via_links=path.links,
+                    )
+                )
+                if not is_pickup:
+                    served_tasks[number] = (vehicle.id, arrival)
+            if stops:
+                routes.append(
+                    VehicleRoute(vehicle.id, tuple(stops), distance, stops[-1].departure_s)
+                )
+
+    merged: dict[tuple[str, str, str], tuple[int, int]] = {}
+    served_kg: dict[str, int] = defaultdict(int)
+    dropped: defaultdict[str, list[tuple[int, Reason, str]]] = defaultdict(list)
+    for part, served_tasks in zip(parts, served_by_part, strict=True):
+        for number, (vehicle_id, eta) in served_tasks.items():
+            task = part.layout.tasks[number]
+            key = (task.need_id, task.depot_id, vehicle_id)
+            kg, latest = merged.get(key, (0, 0))
+            merged[key] = (kg + task.quantity_kg, max(latest, eta))
+            served_kg[task.need_id] += task.quantity_kg
+        for need_id, reasons in dropped_reasons(
+            part.layout, served_tasks, part.solution.found
+        ).items():
+            dropped[need_id].extend(reasons)
+    allocations = tuple(
+        Allocation(need_id, depot_id, vehicle_id, kg, eta)
+        for (need_id, depot_id, vehicle_id), (kg, eta) in sorted(merged.items())
+    )
+    by_need = {s.need_id: s for s in shortfalls}
+    outcomes = tuple(
+        outcome(
+            need_id,
+            needs[need_id].quantity_kg,
+            served_kg[need_id],
+            by_need.get(need_id),
+            dropped[need_id],
+        )
+        for need_id in sorted(needs)
+    )
+    return LogisticsPlan(
+        routes=tuple(sorted(routes, key=lambda r: r.vehicle_id)),
+        allocations=allocations,
+        outcomes=outcomes,
+        kpis=kpis(problem, outcomes, routes, sum(p.solution.objective for p in parts), bound),
+        is_feasible=all(p.solution.found for p in parts),
+    )
+
+
+def dropped_reasons(
+    layout: Layout, served_tasks: dict[int, tuple[str, int]], found: bool
+) -> defaultdict[str, list[tuple[int, Reason, str]]]:
+    """Reasons for tasks the router left out.
+
+    Rule: if a vehicle allowed to carry the task serves a task of a strictly higher priority
+    class, the task was displaced_by_higher_priority; otherwise no vehicle could fit it in
+    (capacity, duty or deadline): no_transport_capacity.
+    """
+    best_rank_by_vehicle: dict[str, int] = {}
+    for number, (vehicle_id, _) in served_tasks.items():
+        rank = PRIORITY_RANK[layout.tasks[number].priority]
+        best_rank_by_vehicle[vehicle_id] = min(rank, best_rank_by_vehicle.get(vehicle_id, rank))
+    result: defaultdict[str, list[tuple[int, Reason, str]]] = defaultdict(list)
+    for number, task in enumerate(layout.tasks):
+        if number in served_tasks:
+            continue
+        rank = PRIORITY_RANK[task.priority]
+        busy = [v for v in task.vehicle_ids if best_rank_by_vehicle.get(v, rank) < rank]
+        if busy and found:
+            result[task.need_id].append(
+                (
+                    task.quantity_kg,
+                    "displaced_by_higher_priority",
+                    "vehicles were taken by higher-priority needs",
+                )
+            )
+        else:
+            text = "no vehicle capacity left in time" if found else "the solver found no plan"
+            result[task.need_id].append((task.quantity_kg, "no_transport_capacity", text))
+    return result
+
+
+def outcome(
+    need_id: str,
+    requested: int,
+    served: int,
+    shortfall: Shortfall | None,
+    dropped: list[tuple[int, Reason, str]],
+) -> NeedOutcome:
+    amount = f"{format_kg(served)} of {format_kg(requested)}"
+    if served >= requested:
+        return NeedOutcome(need_id, requested, served, "served", None, f"{amount} served")
+    by_reason: dict[Reason, tuple[int, str]] = {}
+    if shortfall is not None:
+        by_reason[shortfall.reason] = (shortfall.missing_kg, shortfall.detail)
+    for kg, reason, text in dropped:
+        before, known_text = by_reason.get(reason, (0, text))
+        by_reason[reason] = (before + kg, known_text)
+    # The reason behind the most missing kilograms wins; insertion order breaks ties.
+    reason, (_, text) = max(by_reason.items(), key=lambda item: item[1][0])
+    status: OutcomeStatus = "partial" if served > 0 else "unserved"
+    return NeedOutcome(need_id, requested, served, status, reason, f"{amount}: {text}")
+
+
+def kpis(
+    problem: LogisticsProblem,
+    outcomes: tuple[NeedOutcome, ...],
+    routes: list[VehicleRoute],
+    objective: int,
+    bound: DeliveryBound | None = None,
+) -> PlanKpis:
+    """Headline figures of a plan; with a bound, the served share of the physical limit."""
+    priority = {need.id: need.priority for need in problem.needs}
+    served: dict[str, int] = dict.fromkeys(PRIORITIES, 0)
+    requested: dict[str, int] = dict.fromkeys(PRIORITIES, 0)
+    for o in outcomes:
+        served[priority[o.need_id]] += o.served_kg
+        requested[priority[o.need_id]] += o.requested_kg
+    total_requested = sum(requested.values())
+    weighted_requested = sum(PRIORITY_WEIGHT[p] * kg for p, kg in requested.items())
+    weighted_served = sum(PRIORITY_WEIGHT[p] * kg for p, kg in served.items())
+    of_bound: float | None = None
+    if bound is not None:
+        of_bound = weighted_served / bound.weighted_kg if bound.weighted_kg else 1.0
+    return PlanKpis(
+        served_kg_by_priority=FrozenMap(served),
+        requested_kg_by_priority=FrozenMap(requested),
+        fill_rate=sum(served.values()) / total_requested if total_requested else 1.0,
+        priority_weighted_fill=weighted_served / weighted_requested if weighted_requested else 1.0,
+        vehicles_used=len(routes),
+        distance_m=sum(route.distance_m for route in routes),
+        objective=objective,
+        weighted_bound_kg=None if bound is None else bound.weighted_kg,
+        served_fraction_of_bound=of_bound,
+    )
