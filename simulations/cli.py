@@ -43,11 +43,11 @@ async def _control_from_stdin(clock: Clock) -> None:
     """Read p(ause), r(esume), s(tep), q(uit) or a number (speed) from stdin, one per line."""
     loop = asyncio.get_running_loop()
     while True:
-        line = (await loop.run_in_executor(None, sys.stdin.readline)).strip().lower()
+        raw = await loop.run_in_executor(None, sys.stdin.readline)
+        if not raw:  # end of input: the exercise runs on by itself
+            return
+        line = raw.strip().lower()
         if not line:
-            if sys.stdin.closed or sys.stdin.readable() is False:
-                return
-            await asyncio.sleep(0.1)
             continue
         if line in ("p", "pause"):
             clock.pause()
