@@ -161,6 +161,10 @@ async def dispatch_order(evt: d.DispatchOrderIssuedV1, tx: Transaction) -> None:
         )
 
 
+class NotYetAboard(Exception):
+    """More unloaded than loaded so far: the load's report may still be on its way."""
+
+
 class OrderNotYetKnown(Exception):
     """A vehicle reported progress on an order we have not seen yet: retry, then dead-letter."""
 
@@ -182,11 +186,14 @@ async def _move(tx: Transaction, order_id: str, cargo: ex.Cargo, loading: bool) 
     room = sum(getattr(row, upto) - getattr(row, done) for row in rows)
     if cargo.quantity_kg > room:
         what = "reserved for it" if loading else "aboard"
-        raise Unprocessable(
+        problem = (
             f"order {order_id} {'loaded' if loading else 'unloaded'} {cargo.quantity_kg} kg of "
             f"{cargo.commodity} for {cargo.need_id} at {cargo.depot_id}; only {room} kg were "
             f"{what}"
         )
+        # An unload can overtake its load when the load's report is being retried (its order
+        # was not known yet): retry it too; it is dead-lettered only if it stays impossible.
+        raise NotYetAboard(problem) if not loading else Unprocessable(problem)
     depot = await _depot(tx, cargo.depot_id)
     if loading:
         depot.load(cargo.commodity, cargo.quantity_kg)
