@@ -335,9 +335,7 @@ async def run_exercise(
         start=scenario.start,
         end=scenario.end,
         events=scenario.events(run_id),
-        breakdowns=[
-            Breakdown(b.at, b.asset_id, b.repair_h) for b in getattr(scenario, "breakdowns", ())
-        ],
+        breakdowns=[Breakdown(b.at, b.asset_id, b.repair_h) for b in scenario.breakdowns],
         classification={a.asset_id: c for a, c in scenario.assets},
         policy=check_policy(policy or {}),
     )

@@ -291,3 +291,101 @@ async def test_an_event_read_during_a_database_outage_is_applied_once_the_databa
     finally:
         await redis.aclose()
         await engine.dispose()
+
+
+# --- dispatch: an order issued while the next plan is being committed ---------------------
+
+
+@pytest.mark.integration
+async def test_an_order_issued_while_a_new_plan_commits_is_not_served_again(
+    service_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Still open after b40efe6 (seed 8 of the 20-seed run: nine needs served exactly twice).
+
+    The planner checks "did an order go out while I solved?" by counting dispatch_orders at
+    the start of its publishing transaction. The order itself is issued by the
+    reserves.events reader, concurrently; under READ COMMITTED it can commit after that count
+    and before the plan does. The new plan was computed on a snapshot where the order's needs
+    were open and its vehicle free, and ``_supersede`` no longer sees the earlier plan's
+    reservations (they are ``dispatched`` now): the needs are reserved and ordered twice.
+    Here the reader's last answer commits at exactly that point (PostgreSQL, real handlers).
+    """
+    from contracts.reserves import StockReserved, StockReservedV1
+    from services.dispatch.app import planner as planner_module
+
+    engine = db.create_engine(service_database)
+    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
+    sessions = db.session_factory(engine)
+    try:
+        for timed in load_scenario("smoke").events("race", mode="live"):
+            if timed.event.type in dispatch_handlers.HANDLED:
+                await _apply(sessions, timed.event)
+
+        class Now:
+            async def settled(self) -> None:
+                return None
+
+        planner = Planner(
+            sessions,
+            dispatch_tables.outbox,
+            streams.DISPATCH,
+            Now(),
+            SolverParams(solution_limit=10, time_limit_s=20),
+            lambda: None,
+        )
+        assert await planner.plan_once() is not None
+        async with sessions() as session:
+            first = list(await session.execute(select(dispatch_tables.reservations)))
+        assert first, "the first plan reserves something"
+
+        def answer(row: Any) -> StockReservedV1:
+            return StockReservedV1(
+                **{**_meta(f"answer-{row.reservation_id}"), "causationid": "request"},
+                subject=row.reservation_id,
+                data=StockReserved(
+                    reservation_id=row.reservation_id,
+                    plan_id=row.plan_id,
+                    depot_id=row.depot_id,
+                    need_id=row.need_id,
+                    commodity=row.commodity,
+                    quantity_kg=row.quantity_kg,
+                ),
+            )
+
+        *early, last = first
+        for row in early:  # reserves answers all but one reservation before the next plan
+            await _apply(sessions, answer(row))
+        await _apply(
+            sessions,
+            DisruptionAppliedV1(
+                **{**_meta("applied-race"), "time": "2026-05-12T06:10:00+00:00"},
+                data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
+            ),
+        )
+        original = planner_module._supersede
+
+        async def last_answer_commits_now(tx: Transaction, plan_id: str) -> None:
+            await _apply(sessions, answer(last))  # the reader, in its own transaction
+            await original(tx, plan_id)
+
+        monkeypatch.setattr(planner_module, "_supersede", last_answer_commits_now)
+        await planner.plan_once()
+
+        async with sessions() as session:
+            needs = {
+                n.need_id: int(n.quantity_kg)
+                for n in await session.execute(select(dispatch_tables.needs))
+            }
+            live: dict[str, int] = {}
+            for r in await session.execute(
+                select(dispatch_tables.reservations).where(
+                    dispatch_tables.reservations.c.status.in_(
+                        ("requested", "reserved", "dispatched")
+                    )
+                )
+            ):
+                live[r.need_id] = live.get(r.need_id, 0) + int(r.quantity_kg)
+        over = {n: f"{kg} kg for {needs[n]} kg" for n, kg in live.items() if kg > needs[n]}
+        assert not over, f"needs reserved beyond their quantity: {over}"
+    finally:
+        await engine.dispose()
