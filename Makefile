@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 S      ?= sichuan-earthquake
 
-.PHONY: venv demo test lint types unit test-integration e2e sim schemas asyncapi example-report clean
+.PHONY: venv demo test lint types unit test-integration e2e sim schemas asyncapi example-report reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ schemas: $(STAMP)
 
 asyncapi: $(STAMP)
 	$(BIN)/hinterland asyncapi --out contracts/asyncapi.json
+
+# The fault-injection and load suite (about an hour for 20 seeds; `make test` runs a short one).
+reliability: $(STAMP)
+	$(PY) -m simulations.reliability --seeds 20 --events 10000 --rate 70 --json out/reliability.json
 
 # The committed example after-action report is made by the command, never by hand.
 example-report: $(STAMP)

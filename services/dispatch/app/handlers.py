@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import dispatch as d
 from contracts import execution as ex
@@ -234,8 +235,21 @@ async def reservation_answered(
         await issue_order_when_answered(tx, row.plan_id, row.vehicle_id)
 
 
+ORDERS_LOCK = 0x48494E54  # "HINT": one key for "orders and plans change one at a time"
+
+
+async def lock_orders(session: AsyncSession) -> None:
+    """Serialise issuing orders with publishing plans (PostgreSQL; SQLite's single writer and
+    BEGIN IMMEDIATE already do). Taken before anything is read, so that what is read after
+    it includes the other side's commit: a plan never counts a need open that an order
+    committed meanwhile, and an order never goes out for a plan's superseded reservations."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDERS_LOCK})
+
+
 async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: str) -> None:
     """Once every reservation of a vehicle's route is answered, send it with what was reserved."""
+    await lock_orders(tx.session)
     rows = (
         await tx.session.execute(
             select(t.reservations).where(

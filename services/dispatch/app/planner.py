@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import dispatch as d
 from services.dispatch.adapters import tables as t
+from services.dispatch.app.handlers import lock_orders
 from services.dispatch.domain.planning import (
     AssetRow,
     DepotRow,
@@ -278,6 +279,7 @@ class Planner:
         plan_id = f"P{version:04d}-{request_id[:8]}"
 
         async with self._sessions() as session, session.begin():
+            await lock_orders(session)
             orders_now = await session.scalar(select(func.count()).select_from(t.orders))
             if orders_now != orders_before:
                 # An earlier plan's order went out while we solved: our snapshot counted its
