@@ -76,22 +76,34 @@ class Layout:
         return offset // 2, offset % 2 == 0
 
 
-def build_routing(
-    problem: LogisticsProblem, network: PathSource, allocation: AllocationResult
-) -> tuple[Layout, RoutingProblem | None]:
-    """The routing model of the allocation's tasks that some vehicle may carry (None: nothing)."""
-    needed = {vehicle_id for task in allocation.tasks for vehicle_id in task.vehicle_ids}
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """What every routing model of a set of tasks shares, whoever fills its matrices."""
+
+    layout: Layout
+    horizon: int
+    locations: list[str | None]
+    windows: list[tuple[int, int]]
+    demands: list[int]
+    time_classes: dict[tuple[Mode, float], int]
+    cost_classes: dict[tuple[Mode, float], int]
+
+
+def frame(problem: LogisticsProblem, tasks: Sequence[Task]) -> tuple[Layout, Frame | None]:
+    """Nodes (vehicle starts, the shared end, then pickup and delivery per task), windows,
+    demands and vehicle classes of the tasks some vehicle may carry (None: nothing to route)."""
+    needed = {vehicle_id for task in tasks for vehicle_id in task.vehicle_ids}
     vehicles = tuple(
         v for v in sorted(problem.vehicles, key=lambda item: item.id) if v.id in needed
     )
-    tasks = tuple(task for task in allocation.tasks if task.vehicle_ids)
-    layout = Layout(vehicles, tasks)
-    if not vehicles or not tasks:
+    kept = tuple(task for task in tasks if task.vehicle_ids)
+    layout = Layout(vehicles, kept)
+    if not vehicles or not kept:
         return layout, None
     needs = {need.id: need for need in problem.needs}
     depots = {depot.id: depot for depot in problem.depots}
     horizon = 1 + max(
-        max(needs[t.need_id].deadline_s for t in tasks),
+        max(needs[t.need_id].deadline_s for t in kept),
         max(v.available_from_s + v.max_duty_s for v in vehicles),
     )
 
@@ -100,7 +112,7 @@ def build_routing(
         (0, horizon)
     ]
     demands = [0] * (len(vehicles) + 1)
-    for task in tasks:
+    for task in kept:
         locations += [depots[task.depot_id].node_id, needs[task.need_id].node_id]
         windows += [(0, horizon), (0, needs[task.need_id].deadline_s)]
         demands += [task.quantity_kg, -task.quantity_kg]
@@ -110,6 +122,63 @@ def build_routing(
     for v in vehicles:
         time_classes.setdefault((v.mode, v.speed_kmh), len(time_classes))
         cost_classes.setdefault((v.mode, v.cost_per_km), len(cost_classes))
+    return layout, Frame(layout, horizon, locations, windows, demands, time_classes, cost_classes)
+
+
+def finish(
+    f: Frame,
+    time_matrices: tuple[Matrix, ...],
+    distance_matrices: tuple[Matrix, ...],
+    cost_matrices: tuple[Matrix, ...],
+    worst_arc: Sequence[int],
+) -> RoutingProblem:
+    """The routing problem from a frame and its matrices; ``worst_arc`` is the dearest
+    reachable arc per cost class (it sets the floor of the drop penalties)."""
+    vehicles, tasks = f.layout.vehicles, f.layout.tasks
+    fixed = tuple(round(v.fixed_cost * _CENTS) for v in vehicles)
+    cost_class_of = tuple(f.cost_classes[(v.mode, v.cost_per_km)] for v in vehicles)
+    floor = 1 + max(fixed[i] + 3 * worst_arc[cost_class_of[i]] for i in range(len(vehicles)))
+    penalties: list[int | None] = [None] * (len(vehicles) + 1)
+    for value in drop_penalties(tasks, floor):
+        penalties += [value, None]
+
+    vehicle_index = {v.id: i for i, v in enumerate(vehicles)}
+    allowed: list[tuple[int, ...] | None] = [None] * (len(vehicles) + 1)
+    for task in tasks:
+        able = tuple(vehicle_index[vid] for vid in task.vehicle_ids)
+        allowed += [able, able]
+
+    return RoutingProblem(
+        time_matrices=time_matrices,
+        distance_matrices=distance_matrices,
+        cost_matrices=cost_matrices,
+        vehicle_class=tuple(f.time_classes[(v.mode, v.speed_kmh)] for v in vehicles),
+        vehicle_cost_class=cost_class_of,
+        vehicle_starts=tuple(range(len(vehicles))),
+        vehicle_ends=tuple(f.layout.end for _ in vehicles),
+        vehicle_capacities=tuple(v.capacity_kg for v in vehicles),
+        vehicle_fixed_costs=fixed,
+        vehicle_max_span=tuple(v.max_duty_s for v in vehicles),
+        demands=tuple(f.demands),
+        time_windows=tuple(f.windows),
+        service_times=(0,) * len(f.demands),
+        pickups_deliveries=tuple(
+            (f.layout.pickup(i), f.layout.delivery(i)) for i in range(len(tasks))
+        ),
+        penalties=tuple(penalties),
+        allowed_vehicles=tuple(allowed),
+        horizon=f.horizon,
+    )
+
+
+def build_routing(
+    problem: LogisticsProblem, network: PathSource, allocation: AllocationResult
+) -> tuple[Layout, RoutingProblem | None]:
+    """The routing model of the allocation's tasks that some vehicle may carry (None: nothing)."""
+    layout, f = frame(problem, allocation.tasks)
+    if f is None:
+        return layout, None
+    locations, horizon = f.locations, f.horizon
 
     def leg(mode: Mode, a: str | None, b: str | None) -> Path | None:
         if a is None or b is None:
@@ -117,10 +186,10 @@ def build_routing(
         return network.leg(mode, a, b)
 
     legs: dict[Mode, list[list[Path | None]]] = {}
-    for mode in {v.mode for v in vehicles}:
+    for mode in {v.mode for v in layout.vehicles}:
         legs[mode] = [[leg(mode, a, b) for b in locations] for a in locations]
 
-    first_task_node = len(vehicles) + 1
+    first_task_node = len(layout.vehicles) + 1
 
     def grid(mode: Mode, unreachable: int, measure: str, factor: float) -> Matrix:
         rows: list[tuple[int, ...]] = []
@@ -141,50 +210,16 @@ def build_routing(
             rows.append(tuple(cells))
         return tuple(rows)
 
-    time_matrices = tuple(grid(mode, horizon + 1, "time", speed) for mode, speed in time_classes)
-    distance_matrices = tuple(grid(mode, 0, "distance", 0.0) for mode, _ in time_classes)
+    time_matrices = tuple(grid(mode, horizon + 1, "time", speed) for mode, speed in f.time_classes)
+    distance_matrices = tuple(grid(mode, 0, "distance", 0.0) for mode, _ in f.time_classes)
     cost_matrices = tuple(
-        grid(mode, _UNREACHABLE_COST, "cost", rate) for mode, rate in cost_classes
+        grid(mode, _UNREACHABLE_COST, "cost", rate) for mode, rate in f.cost_classes
     )
-    fixed = tuple(round(v.fixed_cost * _CENTS) for v in vehicles)
-    cost_class_of = tuple(cost_classes[(v.mode, v.cost_per_km)] for v in vehicles)
-
-    def worst_arc(cls: int) -> int:
-        return max(
-            (c for row in cost_matrices[cls] for c in row if c < _UNREACHABLE_COST), default=0
-        )
-
-    floor = 1 + max(fixed[i] + 3 * worst_arc(cost_class_of[i]) for i in range(len(vehicles)))
-    penalties: list[int | None] = [None] * (len(vehicles) + 1)
-    for value in drop_penalties(tasks, floor):
-        penalties += [value, None]
-
-    vehicle_index = {v.id: i for i, v in enumerate(vehicles)}
-    allowed: list[tuple[int, ...] | None] = [None] * (len(vehicles) + 1)
-    for task in tasks:
-        able = tuple(vehicle_index[vid] for vid in task.vehicle_ids)
-        allowed += [able, able]
-
-    routing_problem = RoutingProblem(
-        time_matrices=time_matrices,
-        distance_matrices=distance_matrices,
-        cost_matrices=cost_matrices,
-        vehicle_class=tuple(time_classes[(v.mode, v.speed_kmh)] for v in vehicles),
-        vehicle_cost_class=cost_class_of,
-        vehicle_starts=tuple(range(len(vehicles))),
-        vehicle_ends=tuple(layout.end for _ in vehicles),
-        vehicle_capacities=tuple(v.capacity_kg for v in vehicles),
-        vehicle_fixed_costs=fixed,
-        vehicle_max_span=tuple(v.max_duty_s for v in vehicles),
-        demands=tuple(demands),
-        time_windows=tuple(windows),
-        service_times=(0,) * len(demands),
-        pickups_deliveries=tuple((layout.pickup(i), layout.delivery(i)) for i in range(len(tasks))),
-        penalties=tuple(penalties),
-        allowed_vehicles=tuple(allowed),
-        horizon=horizon,
-    )
-    return layout, routing_problem
+    worst = [
+        max((c for row in m for c in row if c < _UNREACHABLE_COST), default=0)
+        for m in cost_matrices
+    ]
+    return layout, finish(f, time_matrices, distance_matrices, cost_matrices, worst)
 
 
 def drop_penalties(tasks: tuple[Task, ...], floor: int) -> list[int]:

@@ -56,7 +56,7 @@ from services.dispatch.routing.allocation import (
     format_kg,
     need_order,
 )
-from services.dispatch.routing.assembly import Layout, Part, assemble, drop_penalties
+from services.dispatch.routing.assembly import Layout, Part, assemble, finish, frame
 from services.dispatch.routing.bound import SingleTrips, delivery_bound, single_trips
 from services.dispatch.routing.insertion import greedy_routes
 from services.dispatch.routing.network import FastNetwork
@@ -540,29 +540,10 @@ def build_routing_fast(
     Same numbering, windows, demands, classes, matrices and penalties as the direct path's
     builder (a unit test compares them), at a fraction of the cost on big clusters.
     """
-    needed = {vehicle_id for task in tasks for vehicle_id in task.vehicle_ids}
-    vehicles = tuple(
-        v for v in sorted(problem.vehicles, key=lambda item: item.id) if v.id in needed
-    )
-    kept = tuple(task for task in tasks if task.vehicle_ids)
-    layout = Layout(vehicles, kept)
-    if not vehicles or not kept:
+    layout, f = frame(problem, tasks)
+    if f is None:
         return layout, None
-    needs = {need.id: need for need in problem.needs}
-    depots = {depot.id: depot for depot in problem.depots}
-    horizon = 1 + max(
-        max(needs[t.need_id].deadline_s for t in kept),
-        max(v.available_from_s + v.max_duty_s for v in vehicles),
-    )
-    locations: list[str | None] = [v.start_node for v in vehicles] + [None]
-    windows: list[tuple[int, int]] = [(v.available_from_s, horizon) for v in vehicles] + [
-        (0, horizon)
-    ]
-    demands = [0] * (len(vehicles) + 1)
-    for task in kept:
-        locations += [depots[task.depot_id].node_id, needs[task.need_id].node_id]
-        windows += [(0, horizon), (0, needs[task.need_id].deadline_s)]
-        demands += [task.quantity_kg, -task.quantity_kg]
+    vehicles, locations, horizon = layout.vehicles, f.locations, f.horizon
     places = sorted({x for x in locations if x is not None})
     slot = {x: i for i, x in enumerate(places)}
     none_slot = len(places)
@@ -573,12 +554,7 @@ def build_routing_fast(
     leaving[first_task_node:, :] = True
     leaving &= index[:, None] != index[None, :]
 
-    time_classes: dict[tuple[Mode, float], int] = {}
-    cost_classes: dict[tuple[Mode, float], int] = {}
-    for v in vehicles:
-        time_classes.setdefault((v.mode, v.speed_kmh), len(time_classes))
-        cost_classes.setdefault((v.mode, v.cost_per_km), len(cost_classes))
-
+    time_classes, cost_classes = f.time_classes, f.cost_classes
     by_mode: dict[Mode, tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]] = {}
     for mode in sorted({v.mode for v in vehicles}):
         block_eff, block_len = network.block(mode, places)
@@ -612,36 +588,7 @@ def build_routing_fast(
         cents = np.round(length * rate * _CENTS / 1000).astype(np.int64)
         cost_matrices.append(matrix(np.where(reach, cents, _UNREACHABLE_COST)))
         worst.append(int(cents[reach].max()) if reach.any() else 0)
-    fixed = tuple(round(v.fixed_cost * _CENTS) for v in vehicles)
-    cost_class_of = tuple(cost_classes[(v.mode, v.cost_per_km)] for v in vehicles)
-    floor = 1 + max(fixed[i] + 3 * worst[cost_class_of[i]] for i in range(len(vehicles)))
-    penalties: list[int | None] = [None] * (len(vehicles) + 1)
-    for value in drop_penalties(kept, floor):
-        penalties += [value, None]
-    vehicle_index = {v.id: i for i, v in enumerate(vehicles)}
-    allowed: list[tuple[int, ...] | None] = [None] * (len(vehicles) + 1)
-    for task in kept:
-        able = tuple(vehicle_index[vid] for vid in task.vehicle_ids)
-        allowed += [able, able]
-    routing = RoutingProblem(
-        time_matrices=tuple(time_matrices),
-        distance_matrices=tuple(distance_matrices),
-        cost_matrices=tuple(cost_matrices),
-        vehicle_class=tuple(time_classes[(v.mode, v.speed_kmh)] for v in vehicles),
-        vehicle_cost_class=cost_class_of,
-        vehicle_starts=tuple(range(len(vehicles))),
-        vehicle_ends=tuple(layout.end for _ in vehicles),
-        vehicle_capacities=tuple(v.capacity_kg for v in vehicles),
-        vehicle_fixed_costs=fixed,
-        vehicle_max_span=tuple(v.max_duty_s for v in vehicles),
-        demands=tuple(demands),
-        time_windows=tuple(windows),
-        service_times=(0,) * len(demands),
-        pickups_deliveries=tuple((layout.pickup(i), layout.delivery(i)) for i in range(len(kept))),
-        penalties=tuple(penalties),
-        allowed_vehicles=tuple(allowed),
-        horizon=horizon,
-    )
+    routing = finish(f, tuple(time_matrices), tuple(distance_matrices), tuple(cost_matrices), worst)
     return layout, routing
 
 
