@@ -20,10 +20,9 @@ from contracts.execution import OrderProgressReportedV1
 from contracts.incidents import NeedRaisedV1
 from contracts.transport import NodeRegisteredV1
 from services.dispatch.settings import DispatchSettings
-from simulations.aar import read_events
 from simulations.clock import Clock, ExerciseStopped
 from simulations.execution import Fleet
-from simulations.expectations import Delivery, NeedOutcome, evaluate
+from simulations.expectations import Delivery, Expectation, NeedOutcome, evaluate
 from simulations.harness import play, remote_world, running_world
 from simulations.recording import Breakdown, Header, write_recording
 from simulations.scenario import Scenario, TimedEvent, load_scenario
@@ -38,14 +37,11 @@ class ExerciseResult:
 
 
 def _summarise(
-    scenario: str, title: str, recorded: Mapping[str, Sequence[tuple[str, bytes]]]
+    scenario: str,
+    title: str,
+    recorded: Mapping[str, Sequence[tuple[str, bytes]]],
+    events: Sequence[Event],
 ) -> dict[str, Any]:
-    events = [
-        parse_event(raw)
-        for name in recorded
-        if not name.endswith(".dead")
-        for _, raw in recorded[name]
-    ]
     needs: dict[str, Any] = {}
     plans: list[PlanPublishedV1] = []
     committed: dict[str, int] = defaultdict(int)
@@ -231,6 +227,7 @@ class Timeline:
     classification: Mapping[str, Classification] = field(default_factory=dict)
     policy: Mapping[str, Any] = field(default_factory=dict)
     mode: Mode = "exercise"
+    expectations: Sequence[Expectation] = ()
 
 
 def _fresh_database(run_dir: Path) -> Path:
@@ -295,7 +292,24 @@ async def run_timeline(
         except ExerciseStopped:
             stopped = True
         recorded = await world.recorded()
-    report = _summarise(timeline.scenario, timeline.title, recorded)
+    events = [
+        parse_event(raw)
+        for name in recorded
+        if not name.endswith(".dead")
+        for _, raw in recorded[name]
+    ]
+    report = _summarise(timeline.scenario, timeline.title, recorded, events)
+    report["expectations"] = [
+        {
+            "id": r.id,
+            "description": r.description,
+            "expected": r.expected,
+            "actual": r.actual,
+            "met": r.met,
+            "inject": r.inject,
+        }
+        for r in evaluate(timeline.expectations, need_outcomes(events), timeline.end)
+    ]
     report["run_id"] = timeline.run_id
     report["wall_time_s"] = round(time.perf_counter() - started, 2)
     report["stopped_early"] = stopped
@@ -338,27 +352,9 @@ async def run_exercise(
         breakdowns=[Breakdown(b.at, b.asset_id, b.repair_h) for b in scenario.breakdowns],
         classification={a.asset_id: c for a, c in scenario.assets},
         policy=check_policy(policy or {}),
+        expectations=scenario.expectations,
     )
-    result = await run_timeline(timeline, out_root / run_id, progress, clock, infra)
-    judged = evaluate(
-        scenario.expectations,
-        need_outcomes(read_events(result.run_dir / "events.jsonl").events),
-        scenario.end,
-    )
-    result.report["expectations"] = [
-        {
-            "id": r.id,
-            "description": r.description,
-            "expected": r.expected,
-            "actual": r.actual,
-            "met": r.met,
-            "inject": r.inject,
-        }
-        for r in judged
-    ]
-    (result.run_dir / "report.json").write_text(json.dumps(result.report, indent=2, sort_keys=True))
-    (result.run_dir / "report.md").write_text(markdown(result.report))
-    return result
+    return await run_timeline(timeline, out_root / run_id, progress, clock, infra)
 
 
 def need_outcomes(events: Sequence[Event]) -> list[NeedOutcome]:
