@@ -181,13 +181,18 @@ class World(_BusClient):
             "mode": self.mode,
             "consumer_name": "embedded",
             "polling_ms": 1000,
-            "reclaim_idle_ms": 10000,
+            # One process, nothing crashes: reclaiming only matters if a read waits behind an
+            # in-process search (below), so the idle time is well past the search's backstop.
+            "reclaim_idle_ms": 120_000,
             "outbox_poll_ms": 1000,
         }
         self.redis = redis_client(self.redis_url)
         quiet = BusQuiet(self)
         dispatch, self.planner = create_dispatch(
-            DispatchSettings(**{**common, "solution_limit": 50, **self.policy}), lambda _rt: quiet
+            DispatchSettings(
+                **{**common, "solution_limit": 50, "solver_process": False, **self.policy}
+            ),
+            lambda _rt: quiet,
         )
         self.runtimes = [
             create_reserves(ServiceSettings(**common)),

@@ -11,7 +11,7 @@ from contracts import streams
 from services.dispatch.adapters import tables
 from services.dispatch.app.handlers import HANDLED, handle
 from services.dispatch.app.handlers import INGRESS_TYPES as NEEDS_AND_ALERTS
-from services.dispatch.app.planner import BusSettled, Planner, Settler
+from services.dispatch.app.planner import BusSettled, Planner, Settler, solve, solve_inline
 from services.dispatch.routing import SolverParams
 from services.dispatch.settings import DispatchSettings
 from services.runtime.service import ServiceRuntime, ServiceSpec
@@ -56,6 +56,7 @@ def create_runtime(
         ),
         params,
         runtime.relay.wake,
+        solver=solve if s.solver_process else solve_inline,
     )
     runtime.listeners.append(planner.wake)
 

@@ -23,6 +23,11 @@ class DispatchSettings(ServiceSettings):
         "PARALLEL_CHEAPEST_INSERTION", description="OR-Tools first solution strategy."
     )
     metaheuristic: str = Field("GUIDED_LOCAL_SEARCH", description="OR-Tools local search.")
+    solver_process: bool = Field(
+        True,
+        description="Search in a separate process so the service keeps consuming; the "
+        "embedded exercise, whose clock waits for every plan, solves in-process instead.",
+    )
     debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
     http_host: str = "127.0.0.1"
     http_port: int = 8080
