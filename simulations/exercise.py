@@ -273,7 +273,7 @@ async def run_timeline(
         if infra is not None
         else running_world(
             redis_url=f"memory://{timeline.run_id}-{uuid.uuid4().hex[:8]}",
-            database_url=f"sqlite+aiosqlite:///{db_file}",
+            database_url=f"sqlite+inline:///{db_file}",
             mode=timeline.mode,
             policy=dict(timeline.policy),
         )

@@ -8,6 +8,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from services.runtime import sqlite_inline
+
 
 def create_engine(url: str, schema: str = "") -> AsyncEngine:
     if url.startswith("sqlite"):
@@ -22,13 +24,15 @@ def create_engine(url: str, schema: str = "") -> AsyncEngine:
         in_memory = url.endswith("://") or ":memory:" in url
         pool: dict[str, Any] = {} if in_memory else {"pool_size": 4, "max_overflow": 8}
         engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
+        # sqlite+inline retries a locked database itself, yielding to the loop meanwhile.
+        busy_ms = 0 if url.startswith(f"sqlite+{sqlite_inline.DRIVER}") else 30_000
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
             # The driver would BEGIN only before the first write, leaving the reads of a
             # read-modify-write outside the transaction; we BEGIN ourselves (below).
