@@ -51,3 +51,52 @@ async def groups_caught_up(
         if any(g["pending"] or g["last-delivered-id"] != last for g in wanted):
             return False
     return True
+
+
+def entry_key(entry_id: str | bytes) -> tuple[int, int]:
+    """A stream entry id as a comparable (milliseconds, sequence) pair."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+async def stream_marks(redis: Redis, streams: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """The last entry id of each stream now ((0, 0) for a stream that does not exist yet)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xinfo_stream(stream)
+        replies = await pipe.execute(raise_on_error=False)
+    return {
+        stream: (0, 0) if isinstance(info, Exception) else entry_key(info["last-generated-id"])
+        for stream, info in zip(streams, replies, strict=True)
+    }
+
+
+async def groups_reached(redis: Redis, marks: dict[str, tuple[int, int]]) -> bool:
+    """True if every group of each stream has read and acknowledged every entry up to its mark.
+
+    Unlike ``groups_caught_up`` this ignores entries added after the marks were taken, so
+    under a steady stream of events it answers yes as soon as the earlier ones are applied.
+    """
+    streams = [s for s, mark in marks.items() if mark > (0, 0)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream in streams:
+            pipe.xinfo_groups(stream)
+        replies = await pipe.execute()
+    busy: list[tuple[str, str]] = []
+    for stream, groups in zip(streams, replies, strict=True):
+        for g in groups:
+            if entry_key(g["last-delivered-id"]) < marks[stream]:
+                return False
+            if g["pending"]:
+                busy.append((stream, g["name"].decode()))
+    if not busy:
+        return True
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream, group in busy:
+            pipe.xpending(stream, group)
+        summaries = await pipe.execute()
+    return all(
+        not s["pending"] or entry_key(s["min"]) > marks[stream]
+        for (stream, _), s in zip(busy, summaries, strict=True)
+    )

@@ -33,7 +33,7 @@ from services.dispatch.domain.planning import (
 )
 from services.dispatch.routing import LogisticsPlan, LogisticsProblem, SolverParams, plan_deliveries
 from services.runtime import outbox
-from services.runtime.bus import groups_caught_up
+from services.runtime.bus import groups_reached, stream_marks
 from services.runtime.ids import derived_id
 from services.runtime.transaction import Cause, Transaction
 
@@ -85,11 +85,13 @@ class Settler(Protocol):
 
 
 class BusSettled:
-    """Live: after a short debounce, wait until every group on every stream has caught up.
+    """Live: after a short debounce, wait until every group has applied what was on the bus.
 
     A disruption arrives with a burst of consequences (links closed, depots lost, stock
     recounted); planning on the first of them wastes a solve and plans on half the news.
-    ``max_wait_s`` bounds the wait under a steady stream of unrelated events.
+    The wait is for the entries present when the debounce ends, not for a quiet bus: under a
+    steady stream of unrelated events (stock counts every second) the bus is never quiet, and
+    waiting for it delayed plans to ``max_wait_s``.
     """
 
     def __init__(
@@ -98,7 +100,7 @@ class BusSettled:
         streams: Sequence[str],
         debounce_s: float,
         max_wait_s: float = 10.0,
-        poll_s: float = 0.05,
+        poll_s: float = 0.02,
     ) -> None:
         self.redis = redis
         self.streams = list(streams)
@@ -110,14 +112,14 @@ class BusSettled:
         await asyncio.sleep(self.debounce_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
-        streak = 0
-        while streak < 2 and loop.time() < deadline:
-            try:
-                quiet = await groups_caught_up(self.redis, self.streams)
-            except RedisError:
-                return  # cannot look: plan on what we have rather than not at all
-            streak = streak + 1 if quiet else 0
-            await asyncio.sleep(self.poll_s)
+        try:
+            marks = await stream_marks(self.redis, self.streams)
+            while not await groups_reached(self.redis, marks):
+                if loop.time() > deadline:
+                    return
+                await asyncio.sleep(self.poll_s)
+        except RedisError:
+            return  # cannot look: plan on what we have rather than not at all
 
 
 async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
