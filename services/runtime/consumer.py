@@ -62,6 +62,11 @@ class EntryProcessor:
     Delivery counts live in a Redis hash (``<group>:attempts:<stream>``) because XAUTOCLAIM
     through FastStream does not expose them on Redis 7; past ``max_deliveries`` an entry that
     keeps failing is dead-lettered with its last error instead of looping forever.
+
+    A first delivery (the reader's ``>``: nobody had the entry before) is counted only if it
+    fails, which saves two Redis round trips per read on the common path; a first delivery cut
+    short by a crash of the process is therefore not counted, and such an entry gets one
+    delivery more before it is dead-lettered.
     """
 
     def __init__(
@@ -101,39 +106,54 @@ class EntryProcessor:
         return outcome
 
     async def process_batch(
-        self, stream: str, entries: Sequence[tuple[str, Mapping[bytes, bytes]]]
+        self,
+        stream: str,
+        entries: Sequence[tuple[str, Mapping[bytes, bytes]]],
+        *,
+        first_delivery: bool = False,
     ) -> list[Outcome]:
         """Process the entries of one read, in order; returns one outcome per entry.
 
         The valid entries are applied in one transaction (one commit and one XACK for the
         read); if any of them fails, each is retried in a transaction of its own, so a bad
-        entry only ever holds back itself.
+        entry only ever holds back itself. ``first_delivery``: the entries come from a read of
+        new entries, so none has been delivered before (counted only if it fails).
         """
         attempts_key, _ = self._keys(stream)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for entry_id, _data in entries:
-                pipe.hincrby(attempts_key, entry_id, 1)
-            counts = await pipe.execute()
+        if first_delivery:
+            counts: list[int] = [1] * len(entries)
+        else:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for entry_id, _data in entries:
+                    pipe.hincrby(attempts_key, entry_id, 1)
+                counts = await pipe.execute()
         outcomes: dict[str, Outcome] = {}
         ready: list[_Ready] = []
         for (entry_id, data), attempts in zip(entries, counts, strict=True):
-            screened = await self._screen(stream, entry_id, data, int(attempts))
+            screened = await self._screen(stream, entry_id, data, int(attempts), first_delivery)
             if isinstance(screened, Outcome):
                 outcomes[entry_id] = screened
             else:
                 ready.append(screened)
-        together = await self._apply_together(stream, ready) if len(ready) > 1 else None
+        together = (
+            await self._apply_together(stream, ready, first_delivery) if len(ready) > 1 else None
+        )
         for r in ready:
             if together is not None:
                 outcomes[r.entry_id] = Outcome(
                     "applied" if r.entry_id in together else "duplicate", r.event.type
                 )
             else:
-                outcomes[r.entry_id] = await self._apply_one(stream, r)
+                outcomes[r.entry_id] = await self._apply_one(stream, r, first_delivery)
         return [outcomes[entry_id] for entry_id, _data in entries]
 
     async def _screen(
-        self, stream: str, entry_id: str, data: Mapping[bytes, bytes], attempts: int
+        self,
+        stream: str,
+        entry_id: str,
+        data: Mapping[bytes, bytes],
+        attempts: int,
+        first_delivery: bool,
     ) -> Outcome | _Ready:
         """Everything decided before touching the database: decode, route, give up."""
         raw = data.get(EVENT_FIELD.encode())
@@ -151,7 +171,7 @@ class EntryProcessor:
         except ValidationError as exc:
             return await self._dead(stream, entry_id, raw, f"invalid event: {_explain(exc)}")
         if event.type not in self._handled.get(stream, frozenset()):
-            await self._ack(stream, [entry_id])
+            await self._ack(stream, [entry_id], first_delivery=first_delivery)
             return Outcome("ignored", event.type)
         if event.mode != self._mode:
             return await self._dead(
@@ -172,7 +192,7 @@ class EntryProcessor:
             )
         return _Ready(entry_id, raw, event)
 
-    async def _apply_one(self, stream: str, r: _Ready) -> Outcome:
+    async def _apply_one(self, stream: str, r: _Ready, first_delivery: bool) -> Outcome:
         try:
             applied = await self._apply(r.event, stream)
         except Unprocessable as exc:
@@ -187,13 +207,18 @@ class EntryProcessor:
                 if unavailable(exc):
                     # The database, not the event, failed: this delivery does not count
                     # towards dead-lettering, however long the outage lasts.
-                    pipe.hincrby(attempts_key, r.entry_id, -1)
+                    if not first_delivery:
+                        pipe.hincrby(attempts_key, r.entry_id, -1)
+                elif first_delivery:
+                    pipe.hincrby(attempts_key, r.entry_id, 1)
                 await pipe.execute()
             return Outcome("failed", repr(exc))
-        await self._ack(stream, [r.entry_id])
+        await self._ack(stream, [r.entry_id], first_delivery=first_delivery)
         return Outcome("applied" if applied else "duplicate", r.event.type)
 
-    async def _apply_together(self, stream: str, ready: Sequence[_Ready]) -> set[str] | None:
+    async def _apply_together(
+        self, stream: str, ready: Sequence[_Ready], first_delivery: bool
+    ) -> set[str] | None:
         """Apply several entries in one transaction; the entry ids applied, or None if it failed."""
         applied: list[_Ready] = []
         try:
@@ -232,7 +257,7 @@ class EntryProcessor:
         except Exception as exc:
             log.info("%s: batch of %d failed (%r); one by one", self.service, len(ready), exc)
             return None
-        await self._ack(stream, [r.entry_id for r in ready])
+        await self._ack(stream, [r.entry_id for r in ready], first_delivery=first_delivery)
         if applied:
             self._on_committed()
         return {r.entry_id for r in applied}
@@ -265,9 +290,20 @@ class EntryProcessor:
         return True
 
     async def _ack(
-        self, stream: str, entry_ids: Sequence[str], dead: Mapping[str, str | bytes] | None = None
+        self,
+        stream: str,
+        entry_ids: Sequence[str],
+        dead: Mapping[str, str | bytes] | None = None,
+        *,
+        first_delivery: bool = False,
     ) -> None:
-        """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone."""
+        """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone.
+
+        A first delivery that succeeded left no count or error behind: a plain XACK does.
+        """
+        if first_delivery and dead is None:
+            await self._redis.xack(stream, self.group, *entry_ids)
+            return
         attempts_key, errors_key = self._keys(stream)
         async with self._redis.pipeline(transaction=True) as pipe:
             if dead is not None:

@@ -120,7 +120,9 @@ class ServiceRuntime:
         async def on_read(msg: RedisBatchStreamMessage) -> None:
             raw = msg.raw_message
             ids = [entry_id.decode() for entry_id in raw["message_ids"]]
-            await processor.process_batch(raw["channel"], list(zip(ids, raw["data"], strict=True)))
+            await processor.process_batch(
+                raw["channel"], list(zip(ids, raw["data"], strict=True)), first_delivery=True
+            )
 
         for name in self.spec.inputs:
             stream = self.stream(name)

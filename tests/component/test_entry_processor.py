@@ -324,3 +324,47 @@ def test_only_an_unreachable_database_is_kept_from_counting_towards_dead_letters
     exc: BaseException, infra: bool
 ) -> None:
     assert unavailable(exc) is infra
+
+
+async def test_a_first_delivery_that_succeeds_leaves_no_count_behind(world: World) -> None:
+    rows = await deliver_read(world, depot_registered(), stock_report("s-1", "D-1", 5))
+    outcomes = await world.processor().process_batch(STREAM, rows, first_delivery=True)
+    assert [o.kind for o in outcomes] == ["applied", "applied"]
+    assert await world.pending() == 0
+    assert not await world.redis.exists(f"{GROUP}:attempts:{STREAM}")
+
+
+async def test_a_failed_first_delivery_counts_towards_dead_lettering(world: World) -> None:
+    calls = 0
+
+    async def broken(event: Event, tx: Transaction) -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError(f"bug {calls}")
+
+    processor = world.processor(handler=broken)
+    [(entry_id, data)] = await deliver_read(world, depot_registered())
+    [first] = await processor.process_batch(STREAM, [(entry_id, data)], first_delivery=True)
+    assert first.kind == "failed"
+    assert await world.redis.hget(f"{GROUP}:attempts:{STREAM}", entry_id) == b"1"
+    for _redelivery in range(2, MAX_DELIVERIES + 1):  # the reclaimer's deliveries
+        assert (await processor.process(STREAM, entry_id, data)).kind == "failed"
+    outcome = await processor.process(STREAM, entry_id, data)
+    assert outcome.kind == "dead"
+    assert calls == MAX_DELIVERIES
+    assert f"handler failed {MAX_DELIVERIES} times" in outcome.detail
+    assert await world.redis.hlen(f"{GROUP}:attempts:{STREAM}") == 0
+
+
+async def test_a_first_delivery_failed_by_an_outage_is_not_counted(world: World) -> None:
+    async def unreachable(event: Event, tx: Transaction) -> None:
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    [(entry_id, data)] = await deliver_read(world, depot_registered())
+    [first] = await world.processor(handler=unreachable).process_batch(
+        STREAM, [(entry_id, data)], first_delivery=True
+    )
+    assert first.kind == "failed"
+    assert await world.pending() == 1
+    assert await world.redis.hget(f"{GROUP}:attempts:{STREAM}", entry_id) is None
+    assert (await world.processor().process(STREAM, entry_id, data)).kind == "applied"
