@@ -8,10 +8,11 @@ S      ?= sichuan-earthquake
 
 .PHONY: venv demo test lint types unit test-integration e2e sim schemas asyncapi example-report reliability clean
 
+# The dev tools and the `bench` extra (PyVRP, VROOM: only `hinterland bench routing` uses them).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 venv: $(STAMP)

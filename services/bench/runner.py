@@ -1,10 +1,14 @@
-"""`hinterland bench routing`: benchmark instances through dispatch's solve(), re-checked."""
+"""`hinterland bench routing`: benchmark instances through dispatch's solve(), re-checked.
+
+PyVRP and VROOM (optional extras, ``services/bench/others.py``) run beside it on the same
+integer data and budget; every solver's routes are scored by the same ``score()``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import importlib.util
+import importlib.metadata
 import os
 import statistics
 import sys
@@ -16,19 +20,34 @@ from pathlib import Path
 from services.bench.checker import Check, check
 from services.bench.convert import Objective, to_problem
 from services.bench.instances import Bks, Instance, bks_for, read_instance
+from services.bench.others import (
+    VROOM_EXPLORATION,
+    VROOM_THREADS,
+    Solved,
+    SolverName,
+    default_solvers,
+    installed,
+    parse_solvers,
+    solve_pyvrp,
+    solve_vroom,
+)
 from services.dispatch.routing.ortools_solver import solve
 from services.dispatch.routing.params import SolverParams
 
 SETS = ("solomon", "homberger", "lilim")
 _SUFFIXES = (".vrp", ".txt")
-# Comparison solvers used only when already installed (never a dependency of Hinterland).
-_EXTRAS = ("pyvrp", "vroom")
+# Distribution of each optional solver (for the version in the header line).
+_DISTRIBUTIONS = {"pyvrp": "pyvrp", "vroom": "pyvroom"}
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One instance solved by one solver, re-scored by the checker (None: no solution)."""
+    """One instance solved by one solver, re-scored by the checker (None: no routes).
+
+    ``status`` says why there is no result: ``no solution``, ``unsupported`` (the solver
+    cannot model this kind of instance) or ``not installed``; ``note`` adds detail.
+    """
 
     instance: str
     solver: str
@@ -37,6 +56,8 @@ class Row:
     bks_distance: Bks | None
     bks_hierarchical: Bks | None
     seconds: float
+    status: str = "solved"
+    note: str = ""
 
     @property
     def gap_d(self) -> float | None:
@@ -96,16 +117,32 @@ def resolve(targets: Sequence[str], data_dir: Path) -> list[Path]:
 
 def run_ortools(
     instance: Instance, params: SolverParams, scale: int, objective: Objective
-) -> tuple[Check | None, float]:
-    """Solve with dispatch's solve() and check the routes; (None, seconds) if none found."""
+) -> Solved:
+    """Solve with dispatch's solve(); the routes as customer sequences, or no solution."""
     problem = to_problem(instance, scale=scale, objective=objective)
     started = time.perf_counter()
     solution = solve(problem, params)
     seconds = time.perf_counter() - started
     if not solution.found:
-        return None, seconds
-    routes = [[node for node in route.nodes if node != 0] for route in solution.routes]
-    return check(instance, routes), seconds
+        return Solved("no solution", seconds=seconds)
+    routes = tuple(tuple(node for node in route.nodes if node != 0) for route in solution.routes)
+    return Solved("solved", tuple(route for route in routes if route), seconds)
+
+
+def score(instance: Instance, solver: str, solved: Solved, bks: dict[str, Bks]) -> Row:
+    """The one scoring path of every solver: check the routes on the instance, attach BKS."""
+    result = check(instance, solved.routes) if solved.status == "solved" else None
+    return Row(
+        instance.name,
+        solver,
+        instance.num_customers,
+        result,
+        bks.get("distance"),
+        bks.get("hierarchical"),
+        solved.seconds,
+        solved.status,
+        solved.note,
+    )
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -131,7 +168,7 @@ _COLUMNS = (
     ("gap_d%", 7),
     ("BKS-h", 15),
     ("gap_h%", 7),
-    ("feasible", 8),
+    ("feasible", 13),
     ("solve_s", 7),
 )
 
@@ -142,7 +179,10 @@ def _line(cells: Sequence[str]) -> str:
 
 def _cells(row: Row) -> list[str]:
     result = row.result
-    feasible = "no sol" if result is None else ("yes" if result.feasible else "NO")
+    if result is None:
+        feasible = "no sol" if row.status == "no solution" else row.status
+    else:
+        feasible = "yes" if result.feasible else "NO"
     return [
         row.instance,
         row.solver,
@@ -180,6 +220,8 @@ def write_csv(rows: Sequence[Row], out: Path) -> None:
                 "gap_h_pct",
                 "solve_s",
                 "violations",
+                "status",
+                "note",
             ]
         )
         for row in rows:
@@ -202,6 +244,8 @@ def write_csv(rows: Sequence[Row], out: Path) -> None:
                     "" if row.gap_h is None else f"{round(row.gap_h, 3) + 0.0:.3f}",
                     f"{row.seconds:.2f}",
                     "" if r is None else "; ".join(r.violations),
+                    row.status,
+                    row.note,
                 ]
             )
 
@@ -211,8 +255,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="hinterland bench routing",
         description=(
             "Solve Solomon / Gehring-Homberger / Li-Lim instances with the dispatch routing "
-            "core (services.dispatch.routing.ortools_solver.solve), re-check every solution "
-            "from the coordinates and compare with the best-known solutions."
+            "core (services.dispatch.routing.ortools_solver.solve) and, if installed, PyVRP "
+            "and VROOM, re-check every solution from the coordinates and compare with the "
+            "best-known solutions."
         ),
     )
     parser.add_argument(
@@ -222,12 +267,21 @@ def _parser() -> argparse.ArgumentParser:
         help="instance files, directories, set names (solomon, homberger, lilim) or "
         "instance names (C101, R1_2_1, lc101) looked up in the data directory",
     )
-    parser.add_argument("--budget", type=float, default=5.0, help="seconds per instance")
+    parser.add_argument("--budget", type=float, default=5.0, help="seconds per instance and solver")
+    parser.add_argument(
+        "--solvers",
+        default=None,
+        metavar="LIST",
+        help="comma-separated, from ortools,pyvrp,vroom (default: ortools plus whichever of "
+        "pyvrp, vroom is importable; `pip install -e '.[bench]'` installs them, as `make venv` "
+        "does)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="PyVRP's random seed")
     parser.add_argument(
         "--solution-limit",
         type=int,
         default=None,
-        help="also stop after this many solutions (deterministic, machine-independent)",
+        help="OR-Tools only: also stop after this many solutions (machine-independent)",
     )
     parser.add_argument("--first-solution", default="PARALLEL_CHEAPEST_INSERTION")
     parser.add_argument("--metaheuristic", default="GUIDED_LOCAL_SEARCH")
@@ -260,11 +314,66 @@ def _mean(values: Sequence[float | None]) -> str:
     return f"{round(statistics.fmean(present), 2) + 0.0:+.2f}% over {len(present)}"
 
 
+def summary(rows: Sequence[Row], solvers: Sequence[str]) -> list[str]:
+    """One line per solver (solved count, mean gaps), then the means on common ground.
+
+    Means over different sets of instances do not compare, so when more than one solver ran
+    a last line gives each solver's mean gap_d over the instances every solver solved.
+    """
+    lines: list[str] = []
+    for solver in solvers:
+        mine = [row for row in rows if row.solver == solver]
+        solved = sum(row.result is not None for row in mine)
+        lines.append(
+            f"{solver}: solved {solved}/{len(mine)}; "
+            f"mean gap_d {_mean([r.gap_d for r in mine])}; "
+            f"mean gap_h {_mean([r.gap_h for r in mine])}"
+        )
+    if len(solvers) > 1:
+        by_instance: dict[str, dict[str, Row]] = {}
+        for row in rows:
+            by_instance.setdefault(row.instance, {})[row.solver] = row
+        common = [
+            cells
+            for cells in by_instance.values()
+            if all(solver in cells and cells[solver].gap_d is not None for solver in solvers)
+        ]
+        means = ", ".join(
+            f"{solver} {_mean([cells[solver].gap_d for cells in common])}" for solver in solvers
+        )
+        lines.append(
+            f"instances every solver solved (with a distance BKS): {len(common)}"
+            + (f"; mean gap_d {means}" if common else "")
+        )
+    return lines
+
+
+def _version(solver: str) -> str:
+    try:
+        return importlib.metadata.version(_DISTRIBUTIONS[solver])
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _solve_one(
+    solver: SolverName,
+    instance: Instance,
+    params: SolverParams,
+    args: argparse.Namespace,
+) -> Solved:
+    if solver == "ortools":
+        return run_ortools(instance, params, args.scale, args.objective)
+    if solver == "pyvrp":
+        return solve_pyvrp(instance, args.budget, args.scale, args.objective, args.seed)
+    return solve_vroom(instance, args.scale, args.objective)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark: 0 if every solution passes the checker, 1 if one fails, 2 on bad input."""
     args = _parser().parse_args(argv)
     data_dir: Path = args.data_dir or default_data_dir()
     try:
+        solvers = default_solvers() if args.solvers is None else parse_solvers(args.solvers)
         params = SolverParams(
             time_limit_s=args.budget,
             solution_limit=args.solution_limit,
@@ -277,43 +386,46 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"bench routing: {error}\n")
         return 2
     _say(
-        f"ortools via services.dispatch.routing.ortools_solver.solve: "
-        f"first_solution={params.first_solution} metaheuristic={params.metaheuristic} "
-        f"budget={args.budget:g}s solution_limit={args.solution_limit} "
-        f"objective={args.objective} scale={args.scale}"
+        f"budget={args.budget:g}s per instance and solver, objective={args.objective}, "
+        f"scale={args.scale}, one solver run at a time"
     )
-    for extra in _EXTRAS:
-        if importlib.util.find_spec(extra) is None:
-            _say(f"note: {extra} is not importable here, skipped (it is never installed by us)")
+    if "ortools" in solvers:
+        _say(
+            f"ortools via services.dispatch.routing.ortools_solver.solve: "
+            f"first_solution={params.first_solution} metaheuristic={params.metaheuristic} "
+            f"solution_limit={args.solution_limit}"
+        )
+    for solver in solvers:
+        if solver == "ortools":
+            continue
+        if not installed(solver):
+            _say(f"{solver}: not installed (`pip install -e '.[bench]'`), its rows say so")
+        elif solver == "pyvrp":
+            _say(f"pyvrp {_version(solver)}: MaxRuntime(budget), seed={args.seed}")
         else:
-            _say(f"note: {extra} is importable but this harness has no adapter for it yet")
+            _say(
+                f"vroom (pyvroom {_version(solver)}): exploration level {VROOM_EXPLORATION}, "
+                f"{VROOM_THREADS} thread, no time limit (it stops by itself; time recorded)"
+            )
     _say(_line([name for name, _ in _COLUMNS]))
     rows: list[Row] = []
     for instance in instances:
         bks = bks_for(instance)
-        try:
-            result, seconds = run_ortools(instance, params, args.scale, args.objective)
-        except ValueError as error:
-            sys.stderr.write(f"bench routing: {instance.name}: {error}\n")
-            return 2
-        row = Row(
-            instance.name,
-            "ortools",
-            instance.num_customers,
-            result,
-            bks.get("distance"),
-            bks.get("hierarchical"),
-            seconds,
-        )
-        rows.append(row)
-        _say(_line(_cells(row)))
-        if result is not None and not result.feasible:
-            _say(f"  checker: {'; '.join(result.violations[:5])}")
-    solved = sum(row.result is not None for row in rows)
-    _say(
-        f"solved {solved}/{len(rows)}; mean gap_d {_mean([r.gap_d for r in rows])}; "
-        f"mean gap_h {_mean([r.gap_h for r in rows])}"
-    )
+        for solver in solvers:
+            try:
+                solved = _solve_one(solver, instance, params, args)
+            except ValueError as error:
+                sys.stderr.write(f"bench routing: {instance.name}: {solver}: {error}\n")
+                return 2
+            row = score(instance, solver, solved, bks)
+            rows.append(row)
+            _say(_line(_cells(row)))
+            if row.result is not None and not row.result.feasible:
+                _say(f"  checker: {'; '.join(row.result.violations[:5])}")
+            if row.note:
+                _say(f"  {solver}: {row.note}")
+    for line in summary(rows, solvers):
+        _say(line)
     if args.csv is not None:
         write_csv(rows, args.csv)
         _say(f"wrote {args.csv}")

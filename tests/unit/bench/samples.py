@@ -1,5 +1,9 @@
 """Tiny hand-written instance files in both formats, shared by the bench tests."""
 
+from pathlib import Path
+
+from services.bench.instances import Instance
+
 VRPLIB_TEXT = """NAME : TINY
 TYPE : CVRPTW
 DIMENSION : 4
@@ -35,3 +39,15 @@ LILIM_TEXT = """2\t10\t1
 3\t-3\t4\t-5\t0\t150\t2\t4\t0
 4\t0\t-6\t5\t0\t100\t2\t0\t3
 """
+
+# Customer 2 is 10 away from the depot but due at 5: no solver can serve every customer.
+UNREACHABLE = Instance(
+    name="unreachable",
+    path=Path("unreachable.vrp"),
+    coords=((0, 0), (3, 4), (0, 10)),
+    demands=(0, 1, 1),
+    windows=((0, 100), (0, 50), (0, 5)),
+    service=(0, 1, 1),
+    fleet_size=2,
+    capacity=10,
+)

@@ -8,7 +8,7 @@ from services.bench.runner import main
 def test_one_solomon_instance_prints_a_checked_row_and_writes_csv(tmp_path, capsys):
     out = tmp_path / "bench.csv"
 
-    code = main(["C101", "--budget", "2", "--csv", str(out)])
+    code = main(["C101", "--budget", "2", "--solvers", "ortools", "--csv", str(out)])
 
     printed = capsys.readouterr().out
     assert code == 0
@@ -17,6 +17,8 @@ def test_one_solomon_instance_prints_a_checked_row_and_writes_csv(tmp_path, caps
     assert "mean gap_d" in printed
     (row,) = list(csv.DictReader(out.open()))
     assert row["instance"] == "C101"
+    assert row["solver"] == "ortools"
+    assert row["status"] == "solved"
     assert row["feasible"] == "True"
     assert row["bks_d_distance"] == "827.3"
     assert float(row["distance"]) >= 828.9
