@@ -12,7 +12,15 @@ from services.dispatch.routing.plan import (
     VehicleRoute,
 )
 from services.dispatch.routing.planner import plan_deliveries, plan_deliveries_anytime
-from services.dispatch.routing.problem import Depot, Link, LogisticsProblem, Need, Node, Vehicle
+from services.dispatch.routing.problem import (
+    Depot,
+    Link,
+    LogisticsProblem,
+    Need,
+    Node,
+    PreviousLeg,
+    Vehicle,
+)
 
 __all__ = [
     "Allocation",
@@ -25,6 +33,7 @@ __all__ = [
     "NeedOutcome",
     "Node",
     "PlanKpis",
+    "PreviousLeg",
     "Reason",
     "RouteStop",
     "SolverParams",

@@ -34,7 +34,14 @@ from services.dispatch.routing.plan import (
     RouteStop,
     VehicleRoute,
 )
-from services.dispatch.routing.problem import PRIORITIES, FrozenMap, LogisticsProblem, Mode, Vehicle
+from services.dispatch.routing.problem import (
+    PRIORITIES,
+    FrozenMap,
+    LogisticsProblem,
+    Mode,
+    PreviousLeg,
+    Vehicle,
+)
 
 # Arc and fixed costs are in cents so that fractional cost_per_km survives integer arithmetic.
 _CENTS = 100
@@ -131,9 +138,12 @@ def finish(
     distance_matrices: tuple[Matrix, ...],
     cost_matrices: tuple[Matrix, ...],
     worst_arc: Sequence[int],
+    previous: Sequence[PreviousLeg] = (),
+    churn_cost_per_t: float = 0.0,
 ) -> RoutingProblem:
     """The routing problem from a frame and its matrices; ``worst_arc`` is the dearest
-    reachable arc per cost class (it sets the floor of the drop penalties)."""
+    reachable arc per cost class (it sets the floor of the drop penalties). ``previous`` and
+    ``churn_cost_per_t``: see ``churn_costs``."""
     vehicles, tasks = f.layout.vehicles, f.layout.tasks
     fixed = tuple(round(v.fixed_cost * _CENTS) for v in vehicles)
     cost_class_of = tuple(f.cost_classes[(v.mode, v.cost_per_km)] for v in vehicles)
@@ -168,7 +178,78 @@ def finish(
         penalties=tuple(penalties),
         allowed_vehicles=tuple(allowed),
         horizon=f.horizon,
+        vehicle_visit_costs=churn_costs(
+            f.layout, len(f.demands), previous, churn_cost_per_t, cap=floor // 2
+        ),
     )
+
+
+def churn_costs(
+    layout: Layout,
+    num_nodes: int,
+    previous: Sequence[PreviousLeg],
+    churn_cost_per_t: float,
+    cap: int,
+) -> tuple[tuple[int, ...], ...]:
+    """Per vehicle, the cost of visiting each pickup: the churn of taking that task.
+
+    A task of a need that the plan in force already serves costs ``churn_cost_per_t`` per
+    tonne on any vehicle that did not have that (need, depot) leg. Capped at ``cap`` (half
+    the smallest drop penalty), so keeping a plan never outweighs serving demand. Empty when
+    nothing is charged, which leaves the model exactly as without a previous plan.
+    """
+    if not previous or churn_cost_per_t <= 0:
+        return ()
+    had: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for leg in previous:
+        had[(leg.need_id, leg.depot_id)].add(leg.vehicle_id)
+    served = {need_id for need_id, _ in had}
+    charged = [
+        (
+            layout.pickup(k),
+            task,
+            min(cap, round(churn_cost_per_t * _CENTS * task.quantity_kg / 1000)),
+        )
+        for k, task in enumerate(layout.tasks)
+        if task.need_id in served
+    ]
+    if not any(cost for _, _, cost in charged):
+        return ()
+    rows: list[tuple[int, ...]] = []
+    for vehicle in layout.vehicles:
+        row = [0] * num_nodes
+        for node, task, cost in charged:
+            if vehicle.id not in had.get((task.need_id, task.depot_id), set()):
+                row[node] = cost
+        rows.append(tuple(row))
+    return tuple(rows)
+
+
+def warm_start(layout: Layout, previous: Sequence[PreviousLeg]) -> list[list[int]] | None:
+    """Initial routes from the plan in force: each previous leg, in order, on its vehicle.
+
+    A leg takes one task of the same need and depot that its vehicle may carry (each task
+    once). None when no leg matches; the solver falls back to its first-solution strategy if
+    OR-Tools finds the routes infeasible (a link cut since, a window that moved).
+    """
+    if not previous:
+        return None
+    index = {v.id: i for i, v in enumerate(layout.vehicles)}
+    routes: list[list[int]] = [[] for _ in layout.vehicles]
+    free: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for k, task in enumerate(layout.tasks):
+        free[(task.need_id, task.depot_id)].append(k)
+    for leg in previous:
+        vehicle = index.get(leg.vehicle_id)
+        if vehicle is None:
+            continue
+        candidates = free.get((leg.need_id, leg.depot_id), [])
+        for k in candidates:
+            if leg.vehicle_id in layout.tasks[k].vehicle_ids:
+                candidates.remove(k)
+                routes[vehicle] += [layout.pickup(k), layout.delivery(k)]
+                break
+    return routes if any(routes) else None
 
 
 def build_routing(
@@ -219,7 +300,15 @@ def build_routing(
         max((c for row in m for c in row if c < _UNREACHABLE_COST), default=0)
         for m in cost_matrices
     ]
-    return layout, finish(f, time_matrices, distance_matrices, cost_matrices, worst)
+    return layout, finish(
+        f,
+        time_matrices,
+        distance_matrices,
+        cost_matrices,
+        worst,
+        problem.previous,
+        problem.churn_cost_per_t,
+    )
 
 
 def drop_penalties(tasks: tuple[Task, ...], floor: int) -> list[int]:

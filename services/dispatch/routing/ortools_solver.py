@@ -62,6 +62,9 @@ class RoutingProblem:
         Per node, the vehicles allowed to visit it, or None for all.
     horizon
         Latest time of any cumul; also the maximum waiting time.
+    vehicle_visit_costs
+        Per vehicle, a cost per node paid when that vehicle visits it (empty: none). Re-planning
+        uses it for churn: visiting a task another vehicle had in the plan in force costs extra.
     """
 
     time_matrices: tuple[Matrix, ...]
@@ -81,6 +84,7 @@ class RoutingProblem:
     penalties: tuple[int | None, ...]
     allowed_vehicles: tuple[tuple[int, ...] | None, ...]
     horizon: int
+    vehicle_visit_costs: tuple[tuple[int, ...], ...] = ()
 
     @property
     def num_nodes(self) -> int:
@@ -212,6 +216,24 @@ def _search_parameters(params: SolverParams) -> object:
     return search
 
 
+def _add_visit_costs(routing: pywrapcp.RoutingModel, costs: Sequence[Sequence[int]]) -> None:
+    """Per-vehicle visit costs as a dimension whose span (the sum of its transits) is priced.
+
+    The transit of a node is paid when the vehicle leaves it, so every visited node counts
+    once; vehicles with the same costs share one callback.
+    """
+    callbacks: dict[tuple[int, ...], int] = {}
+    per_vehicle = []
+    for row in costs:
+        key = tuple(row)
+        if key not in callbacks:
+            callbacks[key] = routing.RegisterUnaryTransitVector(list(key))
+        per_vehicle.append(callbacks[key])
+    most = max((sum(row) for row in callbacks), default=0)
+    routing.AddDimensionWithVehicleTransits(per_vehicle, 0, max(most, 1), True, "visit_cost")
+    routing.GetDimensionOrDie("visit_cost").SetSpanCostCoefficientForAllVehicles(1)
+
+
 def solve(
     problem: RoutingProblem,
     params: SolverParams,
@@ -265,6 +287,9 @@ def solve(
     routing.AddDimensionWithVehicleCapacity(
         load_callback, 0, list(problem.vehicle_capacities), True, "load"
     )
+
+    if problem.vehicle_visit_costs:
+        _add_visit_costs(routing, problem.vehicle_visit_costs)
 
     terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
     for node, (low, high) in enumerate(problem.time_windows):

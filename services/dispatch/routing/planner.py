@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from services.dispatch.routing.allocation import allocate
-from services.dispatch.routing.assembly import Part, assemble, build_routing
+from services.dispatch.routing.assembly import Part, assemble, build_routing, warm_start
 from services.dispatch.routing.bound import delivery_bound
 from services.dispatch.routing.decomposition import plan_decomposed, uses_decomposition
 from services.dispatch.routing.network import Network
@@ -70,7 +70,7 @@ def _plan_direct(problem: LogisticsProblem, params: SolverParams) -> LogisticsPl
     if routing_problem is None:
         solution = RoutingSolution(True, 0, (), ())
     else:
-        solution = solve(routing_problem, params)
+        solution = solve(routing_problem, params, warm_start(layout, problem.previous))
     return assemble(
         problem,
         network,

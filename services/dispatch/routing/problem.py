@@ -200,8 +200,34 @@ def _check_unique(kind: str, ids: list[str]) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviousLeg:
+    """What the plan in force has a vehicle carry from a depot to a need, not yet dispatched.
+
+    Re-planning starts its search from these legs (warm start) and charges ``churn_cost_per_t``
+    for every tonne of a need the new plan moves to another vehicle or depot.
+    """
+
+    vehicle_id: str
+    need_id: str
+    depot_id: str
+    quantity_kg: int
+
+    def __post_init__(self) -> None:
+        _require(
+            self.quantity_kg > 0,
+            f"previous leg {self.vehicle_id}/{self.need_id}: quantity_kg must be > 0",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class LogisticsProblem:
-    """Everything the planner needs; time zero is now, handling_s is load/unload time per stop."""
+    """Everything the planner needs; time zero is now, handling_s is load/unload time per stop.
+
+    ``previous`` are the legs of the plan in force that are not yet dispatched, in the order
+    their vehicles would drive them (legs of vehicles, needs or depots no longer in the problem
+    are ignored); ``churn_cost_per_t`` (in the currency of ``cost_per_km``) is what changing
+    the vehicle or depot of one tonne of such a need costs the new plan.
+    """
 
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
@@ -209,9 +235,11 @@ class LogisticsProblem:
     needs: tuple[Need, ...]
     vehicles: tuple[Vehicle, ...]
     handling_s: int = 1800
+    previous: tuple[PreviousLeg, ...] = ()
+    churn_cost_per_t: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("nodes", "links", "depots", "needs", "vehicles"):
+        for name in ("nodes", "links", "depots", "needs", "vehicles", "previous"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _check_unique("node", [n.id for n in self.nodes])
         _check_unique("link", [link.id for link in self.links])
@@ -219,6 +247,10 @@ class LogisticsProblem:
         _check_unique("need", [n.id for n in self.needs])
         _check_unique("vehicle", [v.id for v in self.vehicles])
         _require(self.handling_s >= 0, "problem: handling_s must be >= 0")
+        _require(
+            math.isfinite(self.churn_cost_per_t) and self.churn_cost_per_t >= 0,
+            "problem: churn_cost_per_t must be >= 0",
+        )
         known = {n.id for n in self.nodes}
         for link in self.links:
             for end in (link.a, link.b):
