@@ -57,6 +57,7 @@ def create_runtime(
         params,
         runtime.relay.wake,
         solver=solve if s.solver_process else solve_inline,
+        churn_cost_per_t=s.churn_cost_per_t,
     )
     runtime.listeners.append(planner.wake)
 

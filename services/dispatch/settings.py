@@ -28,6 +28,12 @@ class DispatchSettings(ServiceSettings):
         description="Search in a separate process so the service keeps consuming; the "
         "embedded exercise, whose clock waits for every plan, solves in-process instead.",
     )
+    churn_cost_per_t: float = Field(
+        20.0,
+        ge=0,
+        description="Re-planning: what moving one tonne of a planned, not yet dispatched leg "
+        "to another vehicle or depot costs (in km of a vehicle at cost 1 per km); 0: none.",
+    )
     debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
     http_host: str = "127.0.0.1"
     http_port: int = 8080

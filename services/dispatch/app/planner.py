@@ -31,7 +31,13 @@ from services.dispatch.domain.planning import (
     plan_hash,
     reservation_lines,
 )
-from services.dispatch.routing import LogisticsPlan, LogisticsProblem, SolverParams, plan_deliveries
+from services.dispatch.routing import (
+    LogisticsPlan,
+    LogisticsProblem,
+    PreviousLeg,
+    SolverParams,
+    plan_deliveries,
+)
 from services.runtime import outbox
 from services.runtime.bus import groups_reached, stream_marks
 from services.runtime.ids import derived_id
@@ -145,8 +151,17 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             .order_by(t.needs.c.need_id)
         )
     ]
+    previous = [
+        PreviousLeg(r.vehicle_id, r.need_id, r.depot_id, int(r.quantity_kg))
+        for r in await session.execute(
+            select(t.reservations)
+            .where(t.reservations.c.status.in_(("requested", "reserved")))
+            .order_by(t.reservations.c.reservation_id)
+        )
+    ]
     return Snapshot(
         now=now,
+        previous=previous,
         nodes=[
             NodeRow(n.node_id, n.name, n.lat, n.lon, n.status)
             for n in await session.execute(select(t.nodes).order_by(t.nodes.c.node_id))
@@ -224,9 +239,11 @@ class Planner:
         params: SolverParams,
         on_committed: Any,
         solver: Callable[[LogisticsProblem, SolverParams], Awaitable[LogisticsPlan]] = solve,
+        churn_cost_per_t: float = 0.0,
     ) -> None:
         self._sessions = sessions
         self._solve = solver
+        self.churn_cost_per_t = churn_cost_per_t
         self._outbox = outbox_table
         self._out_stream = out_stream
         self.settler = settler
@@ -276,7 +293,7 @@ class Planner:
             )
         request_id = derived_id("plan-request", *sorted(x.event_id for x in trig))
         cause = Cause(request_id, now, trig[-1].correlationid, trig[-1].mode)
-        problem, expired = build_problem(snapshot)
+        problem, expired = build_problem(snapshot, churn_cost_per_t=self.churn_cost_per_t)
         started = time.perf_counter()
         plan = await self._solve(problem, self.params) if problem.needs else None
         solve_ms = int((time.perf_counter() - started) * 1000)

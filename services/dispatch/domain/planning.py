@@ -16,6 +16,7 @@ from services.dispatch.routing import (
     LogisticsProblem,
     Need,
     Node,
+    PreviousLeg,
     Vehicle,
 )
 from services.dispatch.routing.problem import Classification
@@ -85,6 +86,8 @@ class Snapshot:
     depots: Sequence[DepotRow]
     assets: Sequence[AssetRow]
     needs: Sequence[NeedRow]
+    previous: Sequence[PreviousLeg] = ()
+    """Legs of earlier plans not yet turned into orders (the new plan supersedes them)."""
 
 
 def vehicle_available(asset: AssetRow, now: datetime) -> int | None:
@@ -96,7 +99,9 @@ def vehicle_available(asset: AssetRow, now: datetime) -> int | None:
     return None
 
 
-def build_problem(s: Snapshot, handling_s: int = 1800) -> tuple[LogisticsProblem, list[NeedRow]]:
+def build_problem(
+    s: Snapshot, handling_s: int = 1800, churn_cost_per_t: float = 0.0
+) -> tuple[LogisticsProblem, list[NeedRow]]:
     """The routing problem for ``s``; also returns the needs already past their deadline."""
     expired = [n for n in s.needs if n.deadline <= s.now]
     live = [n for n in s.needs if n.deadline > s.now and n.remaining_kg > 0]
@@ -150,6 +155,8 @@ def build_problem(s: Snapshot, handling_s: int = 1800) -> tuple[LogisticsProblem
         ),
         vehicles=tuple(vehicles),
         handling_s=handling_s,
+        previous=tuple(s.previous),
+        churn_cost_per_t=churn_cost_per_t,
     )
     return problem, expired
 
