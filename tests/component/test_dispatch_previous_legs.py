@@ -1,4 +1,4 @@
-"""Dispatch re-plans against the legs of earlier plans that are not yet orders."""
+"""Dispatch re-plans against earlier plans: legs not yet ordered, orders issued meanwhile."""
 
 from __future__ import annotations
 
@@ -8,11 +8,19 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from services.dispatch.adapters import tables as t
-from services.dispatch.app.planner import load_snapshot
+from services.dispatch.app.planner import _overtaken, load_snapshot
 from services.dispatch.bootstrap import SPEC
 from services.dispatch.domain.planning import build_problem
-from services.dispatch.routing import PreviousLeg
+from services.dispatch.routing import (
+    Depot,
+    LogisticsProblem,
+    Need,
+    PreviousLeg,
+    SolverParams,
+    plan_deliveries,
+)
 from services.runtime import db, migrate
+from tests.unit.routing.test_routing_planner import DAY, line, truck
 
 NOW = datetime(2026, 5, 12, 6, 0, tzinfo=UTC)
 
@@ -56,5 +64,63 @@ async def test_requested_and_reserved_legs_are_the_previous_plan(tmp_path: Path)
         problem, _ = build_problem(snapshot, churn_cost_per_t=20.0)
         assert problem.previous == tuple(snapshot.previous)
         assert problem.churn_cost_per_t == 20.0
+    finally:
+        await engine.dispose()
+
+
+async def test_a_plan_is_redone_only_if_an_order_since_its_snapshot_touches_it(
+    tmp_path: Path,
+) -> None:
+    nodes, links = line("ABC")
+    plan = plan_deliveries(
+        LogisticsProblem(
+            nodes,
+            links,
+            (Depot("D-1", "A", "civil", {"water": 10_000}),),
+            (Need("N-1", "C", "water", 2_000, "life_saving", DAY),),
+            (truck("V-1", "A"),),
+        ),
+        SolverParams(solution_limit=10),
+    )
+    assert {r.vehicle_id for r in plan.routes} == {"V-1"}
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
+    try:
+        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
+        sessions = db.session_factory(engine)
+
+        async def order(order_id: str, vehicle: str, need: str) -> None:
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    insert(t.orders).values(
+                        order_id=order_id, plan_id=f"P-{order_id}", vehicle_id=vehicle, body="{}"
+                    )
+                )
+                await session.execute(
+                    insert(t.reservations).values(
+                        reservation_id=f"R-{order_id}",
+                        plan_id=f"P-{order_id}",
+                        vehicle_id=vehicle,
+                        need_id=need,
+                        depot_id="D-1",
+                        commodity="water",
+                        quantity_kg=1_000,
+                        eta=NOW,
+                        status="dispatched",
+                    )
+                )
+
+        async def overtaken(before: set[str]) -> bool:
+            async with sessions() as session:
+                return await _overtaken(session, before, plan)
+
+        await order("O-1", "V-1", "N-9")  # known when the plan was made
+        assert not await overtaken({"O-1"})
+        await order("O-2", "V-7", "N-8")  # another vehicle, another need
+        assert not await overtaken({"O-1"})
+        await order("O-3", "V-8", "N-1")  # a need this plan serves
+        assert await overtaken({"O-1", "O-2"})
+        assert not await overtaken({"O-1", "O-2", "O-3"})
+        await order("O-4", "V-1", "N-7")  # a vehicle this plan uses
+        assert await overtaken({"O-1", "O-2", "O-3"})
     finally:
         await engine.dispose()

@@ -191,6 +191,31 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
     )
 
 
+async def _overtaken(session: AsyncSession, orders_before: set[str], plan: LogisticsPlan) -> bool:
+    """True if an order issued since ``orders_before`` was read is for a vehicle or a need
+    that ``plan`` uses (the caller holds the orders lock, so no more can come)."""
+    rows = (
+        await session.execute(
+            select(t.orders.c.order_id, t.orders.c.plan_id, t.orders.c.vehicle_id)
+        )
+    ).all()
+    new = [r for r in rows if r.order_id not in orders_before]
+    if not new:
+        return False
+    vehicles = {r.vehicle_id for r in new}
+    if vehicles & {route.vehicle_id for route in plan.routes}:
+        return True
+    needs = set(
+        await session.scalars(
+            select(t.reservations.c.need_id).where(
+                t.reservations.c.plan_id.in_({r.plan_id for r in new}),
+                t.reservations.c.vehicle_id.in_(vehicles),
+            )
+        )
+    )
+    return bool(needs & {a.need_id for a in plan.allocations})
+
+
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -286,7 +311,7 @@ class Planner:
                 return None
             now = max(_aware(x.time) for x in trig)
             snapshot = await load_snapshot(session, now)
-            orders_before = await session.scalar(select(func.count()).select_from(t.orders))
+            orders_before = set(await session.scalars(select(t.orders.c.order_id)))
             last_version = await session.scalar(select(func.max(t.plans.c.version))) or 0
             previous = await session.scalar(
                 select(t.plans.c.plan_id).where(t.plans.c.version == last_version)
@@ -310,10 +335,11 @@ class Planner:
 
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
-            orders_now = await session.scalar(select(func.count()).select_from(t.orders))
-            if orders_now != orders_before:
-                # An earlier plan's order went out while we solved: our snapshot counted its
-                # needs as open and its vehicle as free. Plan again on the new state.
+            if plan is not None and await _overtaken(session, orders_before, plan):
+                # An earlier plan's order went out while we solved, for a vehicle or a need
+                # this plan uses: our snapshot counted that need as open and that vehicle as
+                # free. Plan again on the new state. (Orders for other vehicles and needs leave
+                # this plan valid: under steady load, redoing for any order starved planning.)
                 log.info("request %s: orders issued while solving; planning again", request_id)
                 self._wake.set()
                 return None
