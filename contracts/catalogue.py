@@ -29,6 +29,7 @@ Event = Annotated[
     | incidents.NeedRaisedV1
     | dispatch.PlanRequestedV1
     | dispatch.PlanPublishedV1
+    | dispatch.PlanPublishedV2
     | dispatch.ReservationRequestedV1
     | dispatch.ReleaseRequestedV1
     | dispatch.DispatchOrderIssuedV1
@@ -58,6 +59,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     incidents.NeedRaisedV1,
     dispatch.PlanRequestedV1,
     dispatch.PlanPublishedV1,
+    dispatch.PlanPublishedV2,
     dispatch.ReservationRequestedV1,
     dispatch.ReleaseRequestedV1,
     dispatch.DispatchOrderIssuedV1,

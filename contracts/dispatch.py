@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal, TypeAlias
 
 from pydantic import AwareDatetime, Field
 
@@ -94,6 +94,59 @@ class PlanPublished(Payload):
 class PlanPublishedV1(Envelope):
     type: Literal["hinterland.dispatch.plan_published.v1"] = "hinterland.dispatch.plan_published.v1"
     data: PlanPublished
+
+
+class PlanKpisV2(PlanKpis):
+    """V1's KPIs plus the plan's share of the physical limit (``plan_published.v2``)."""
+
+    weighted_bound_kg: int | None = Field(
+        ge=0,
+        description=(
+            "Physical limit: the largest priority-weighted mass (priority weight x kg) any plan "
+            "could deliver by the needs' deadlines over the surviving network, the stocks and "
+            "the fleet (a max flow over a time-expanded network). None when not computed, or "
+            "withheld from a view that hides some needs, vehicles or depots."
+        ),
+        examples=[1250000],
+    )
+    served_fraction_of_bound: float | None = Field(
+        ge=0,
+        le=1,
+        description=(
+            "This plan's priority-weighted served mass over weighted_bound_kg (1.0 when the "
+            "limit is 0: nothing could be delivered, nothing was). None when the limit is."
+        ),
+        examples=[0.93],
+    )
+
+
+class PlanPublishedPayloadV2(PlanPublished):
+    """``PlanPublished`` whose KPIs carry the physical limit (``PlanKpisV2``)."""
+
+    kpis: PlanKpisV2 = Field(
+        description="Headline figures, with the served share of the physical limit."
+    )
+
+
+class PlanPublishedV2(Envelope):
+    """A new plan; v2 adds ``weighted_bound_kg`` and ``served_fraction_of_bound`` to the KPIs.
+
+    Dispatch publishes v2 only; v1 stays in the catalogue (older recordings, replays) and
+    every consumer reads both (``PlanPublishedEvent``). The plan hash is the same in both.
+    """
+
+    type: Literal["hinterland.dispatch.plan_published.v2"] = "hinterland.dispatch.plan_published.v2"
+    data: PlanPublishedPayloadV2
+
+
+PlanPublishedEvent: TypeAlias = PlanPublishedV1 | PlanPublishedV2
+"""Either version of ``plan_published`` (``isinstance`` accepts it); ``data`` is a
+``PlanPublished`` in both, ``data.kpis`` a ``PlanKpisV2`` only in v2."""
+
+PLAN_PUBLISHED_TYPES: Final = frozenset(
+    {"hinterland.dispatch.plan_published.v1", "hinterland.dispatch.plan_published.v2"}
+)
+"""The ``type`` names of ``PlanPublishedEvent``, for consumers that read raw JSON."""
 
 
 class ReservationRequested(Payload):

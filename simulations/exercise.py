@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from contracts.catalogue import Event, parse_event
 from contracts.common import to_kg
-from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedV1
+from contracts.dispatch import DispatchOrderIssuedV1, PlanKpisV2, PlanPublishedEvent
 from contracts.envelope import Classification, Mode
 from contracts.execution import OrderProgressReportedV1
 from contracts.incidents import NeedRaisedV1
@@ -43,7 +43,7 @@ def _summarise(
     events: Sequence[Event],
 ) -> dict[str, Any]:
     needs: dict[str, Any] = {}
-    plans: list[PlanPublishedV1] = []
+    plans: list[PlanPublishedEvent] = []
     committed: dict[str, int] = defaultdict(int)
     delivered: dict[str, int] = defaultdict(int)
     stranded: dict[str, str] = {}
@@ -59,7 +59,7 @@ def _summarise(
                 "priority": n.priority,
                 "deadline": n.deadline.isoformat(),
             }
-        elif isinstance(e, PlanPublishedV1):
+        elif isinstance(e, PlanPublishedEvent):
             plans.append(e)
         elif isinstance(e, DispatchOrderIssuedV1):
             order = e.data
@@ -132,6 +132,7 @@ def _summarise(
                 "needs_planned": len(p.data.needs),
                 "vehicles_used": p.data.kpis.vehicles_used,
                 "fill_rate": round(p.data.kpis.fill_rate, 4),
+                "served_fraction_of_bound": _of_bound(p),
                 "solve_time_ms": p.data.solve_time_ms,
                 "plan_hash": p.data.plan_hash,
             }
@@ -143,18 +144,28 @@ def _summarise(
     }
 
 
+def _of_bound(plan: PlanPublishedEvent) -> float | None:
+    """The plan's served share of the physical limit (v2 plans; None for v1 recordings)."""
+    k = plan.data.kpis
+    if isinstance(k, PlanKpisV2) and k.served_fraction_of_bound is not None:
+        return round(k.served_fraction_of_bound, 4)
+    return None
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"# After-action summary: {report['title'] or report['scenario']}", ""]
     lines += [
         "## Plans",
         "",
-        "| v | time | needs | vehicles | fill | solve ms | hash |",
-        "|---|---|---|---|---|---|---|",
+        "| v | time | needs | vehicles | fill | of limit | solve ms | hash |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for p in report["plans"]:
+        of_bound = p.get("served_fraction_of_bound")
         lines.append(
             f"| {p['version']} | {p['time']} | {p['needs_planned']} | {p['vehicles_used']} "
-            f"| {p['fill_rate']:.0%} | {p['solve_time_ms']} | `{p['plan_hash'][:12]}` |"
+            f"| {p['fill_rate']:.0%} | {'–' if of_bound is None else f'{of_bound:.0%}'} "
+            f"| {p['solve_time_ms']} | `{p['plan_hash'][:12]}` |"
         )
     lines += [
         "",

@@ -191,12 +191,12 @@ def _entry(path: Path, number: int, stream: str, entry_id: str, body: Any) -> En
 
 
 def plan_hashes(entries: Iterable[Entry]) -> list[tuple[int, str]]:
-    """(version, plan hash) of every plan in a recording, in version order."""
-    from contracts.dispatch import PlanPublishedV1
+    """(version, plan hash) of every plan in a recording (v1 or v2), in version order."""
+    from contracts.dispatch import PlanPublishedEvent
 
     plans = [
         (e.event.data.version, e.event.data.plan_hash)
         for e in entries
-        if isinstance(e.event, PlanPublishedV1)
+        if isinstance(e.event, PlanPublishedEvent)
     ]
     return sorted(plans)

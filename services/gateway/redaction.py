@@ -19,10 +19,11 @@ from contracts import reserves, transport
 from contracts.dispatch import (
     NeedPlan,
     PlanKpis,
+    PlanKpisV2,
     PlannedRoute,
     PlannedStop,
     PlanPublished,
-    PlanPublishedV1,
+    PlanPublishedEvent,
 )
 from contracts.envelope import Classification, Envelope
 from contracts.incidents import NeedRaisedV1
@@ -162,15 +163,20 @@ def redact_plan(plan: PlanPublished, hidden: Hidden) -> PlanPublished:
     go (their links are folded into the next stop's, so the drawn path stays whole), and a
     route left delivering nothing visible goes. Hidden needs go from the need list, hidden
     depots and vehicles from the remaining needs' sources, and the KPIs are recomputed so
-    that totals do not betray what was removed. ``plan_hash`` stays the published plan's.
+    that totals do not betray what was removed; a v2 plan's physical limit (and the served
+    share of it) counts what is hidden and cannot be recomputed without it, so it is
+    withheld (None). ``plan_hash`` stays the published plan's.
     """
     if not hidden:
         return plan
     routes = [r for r in (_redact_route(x, hidden) for x in plan.routes) if r is not None]
     needs = [_redact_need(n, hidden) for n in plan.needs if n.need_id not in hidden.needs]
-    return plan.model_copy(
-        update={"routes": routes, "needs": needs, "kpis": _kpis(plan, routes, needs, hidden)}
-    )
+    kpis = _kpis(plan, routes, needs, hidden)
+    if isinstance(plan.kpis, PlanKpisV2):
+        kpis = PlanKpisV2(
+            **kpis.model_dump(), weighted_bound_kg=None, served_fraction_of_bound=None
+        )
+    return plan.model_copy(update={"routes": routes, "needs": needs, "kpis": kpis})
 
 
 def redact_reason(reason: str, hidden: Hidden) -> str:
@@ -225,7 +231,7 @@ def screen_event(event: Envelope, clearance: Classification, hidden: Hidden) -> 
     learned = hidden.merged(_revealed(event, clearance))
     if not clears(clearance, event.classification):
         return Screened(None, learned)
-    if isinstance(event, PlanPublishedV1) and learned:
+    if isinstance(event, PlanPublishedEvent) and learned:
         event = event.model_copy(update={"data": redact_plan(event.data, learned)})
     payload = event.model_dump_json(include={"data"})
     if learned.names(event.subject) or learned.names(payload):

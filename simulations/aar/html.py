@@ -527,6 +527,8 @@ def render_html(
         f"<p>{rp.plans_published} plans published ({rp.replans} re-plans) for {rp.requests} "
         f"plan requests ({rp.requests_without_plan} without a plan). Latency is simulated "
         "time from the earliest inject behind a request to the plan; solve time is wall clock. "
+        "Of limit: the plan's priority-weighted served mass over the most any plan could deliver "
+        "by the deadlines on the surviving network (– for plans recorded before v2). "
         "Churn: of the (vehicle, need) assignments a plan left open (not yet turned into "
         "dispatch orders) on needs the next plan planned again, the share the next plan changed"
         + ("; no plan left open assignments for the next to change" if rp.churn.count == 0 else "")
@@ -555,6 +557,7 @@ def render_html(
                 "needs",
                 "vehicles",
                 "plan fill",
+                "of limit",
                 "churn",
                 "hash",
             ],
@@ -568,6 +571,7 @@ def render_html(
                     str(p.needs_planned),
                     str(p.vehicles_used),
                     _pct(p.fill_rate),
+                    _pct(p.served_fraction_of_bound),
                     "–"
                     if p.churn is None
                     else f"{p.churn:.0%} ({p.assignments_changed}/{p.assignments_compared})",
@@ -575,7 +579,7 @@ def render_html(
                 ]
                 for p in rp.plans
             ],
-            {0, 3, 4, 5, 6, 7, 8},
+            {0, 3, 4, 5, 6, 7, 8, 9},
         )
     )
 

@@ -29,8 +29,10 @@ from contracts.common import to_kg
 from contracts.dispatch import (
     DispatchOrderIssuedV1,
     NeedPlan,
+    PlanKpis,
+    PlanKpisV2,
     PlannedStop,
-    PlanPublishedV1,
+    PlanPublishedEvent,
     PlanRequestedV1,
 )
 from contracts.execution import OrderProgressReportedV1
@@ -234,6 +236,8 @@ class PlanRecord:
     """Simulated time from the earliest root trigger (the inject behind it) to publication."""
     solve_time_ms: int
     fill_rate: float
+    served_fraction_of_bound: float | None
+    """Priority-weighted served mass over the physical limit (None for v1 plans)."""
     vehicles_used: int
     needs_planned: int
     plan_hash: str
@@ -420,7 +424,7 @@ class _Run:
     links: dict[str, LinkRegistered]
     assets: dict[str, AssetRegistered]
     needs: dict[str, _Need]
-    plans: list[PlanPublishedV1]
+    plans: list[PlanPublishedEvent]
     requests: dict[str, PlanRequestedV1]
     orders: dict[str, DispatchOrderIssuedV1]
     orders_by_plan: dict[str, list[DispatchOrderIssuedV1]]
@@ -482,7 +486,7 @@ def _index(events: Sequence[Event], meta: RunMeta) -> _Run:
             # A need raised again (an update) keeps its first raise time, takes the new figures.
             first = run.needs.get(e.data.need_id)
             run.needs[e.data.need_id] = _Need(e, first.raised_at if first else _utc(e.time))
-        elif isinstance(e, PlanPublishedV1):
+        elif isinstance(e, PlanPublishedEvent):  # v1 in older recordings
             run.plans.append(e)
         elif isinstance(e, PlanRequestedV1):
             run.requests[e.data.request_id] = e
@@ -1003,7 +1007,7 @@ def _trigger_roots(run: _Run, request: PlanRequestedV1 | None) -> list[Event]:
     return sorted(roots.values(), key=lambda e: (_utc(e.time), e.id))
 
 
-def _assignments(plan: PlanPublishedV1, needs: set[str]) -> set[tuple[str, str]]:
+def _assignments(plan: PlanPublishedEvent, needs: set[str]) -> set[tuple[str, str]]:
     pairs = {(s.vehicle_id, n.need_id) for n in plan.data.needs for s in n.sources}
     pairs |= {
         (r.vehicle_id, s.need_id)
@@ -1024,7 +1028,9 @@ def _committed(run: _Run, plan_id: str) -> set[tuple[str, str]]:
     }
 
 
-def _churn(run: _Run, previous: PlanPublishedV1, plan: PlanPublishedV1) -> tuple[int, int, int]:
+def _churn(
+    run: _Run, previous: PlanPublishedEvent, plan: PlanPublishedEvent
+) -> tuple[int, int, int]:
     """(shared needs, assignments compared, assignments changed) between consecutive plans.
 
     Dispatch plans incrementally: a plan covers the needs still open, and what the previous
@@ -1041,9 +1047,15 @@ def _churn(run: _Run, previous: PlanPublishedV1, plan: PlanPublishedV1) -> tuple
     return len(shared), len(before | after), len(before ^ after)
 
 
+def _of_bound(kpis: PlanKpis) -> float | None:
+    if isinstance(kpis, PlanKpisV2) and kpis.served_fraction_of_bound is not None:
+        return round(kpis.served_fraction_of_bound, 4)
+    return None
+
+
 def _replans(run: _Run) -> Replans:
     records: list[PlanRecord] = []
-    previous: PlanPublishedV1 | None = None
+    previous: PlanPublishedEvent | None = None
     for plan in run.plans:
         p = plan.data
         request = run.requests.get(p.request_id)
@@ -1062,6 +1074,7 @@ def _replans(run: _Run) -> Replans:
                 latency_s=((_utc(plan.time) - trigger_at).total_seconds() if trigger_at else None),
                 solve_time_ms=p.solve_time_ms,
                 fill_rate=round(p.kpis.fill_rate, 4),
+                served_fraction_of_bound=_of_bound(p.kpis),
                 vehicles_used=p.kpis.vehicles_used,
                 needs_planned=len(p.needs),
                 plan_hash=p.plan_hash,
@@ -1120,7 +1133,7 @@ def _injects(run: _Run, needs: Sequence[NeedOutcome]) -> list[InjectRecord]:
     source = _scenario_source(run)
     outcomes = {n.need_id: n for n in needs}
     children = _descendants(run)
-    first_plan: dict[str, PlanPublishedV1] = {}
+    first_plan: dict[str, PlanPublishedEvent] = {}
     for published in run.plans:
         for root in _trigger_roots(run, run.requests.get(published.data.request_id)):
             first_plan.setdefault(root.id, published)

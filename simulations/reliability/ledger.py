@@ -40,6 +40,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import streams
+from contracts.dispatch import PLAN_PUBLISHED_TYPES
 from contracts.streams import dead_letter, namespaced
 from services.dispatch.bootstrap import SPEC as DISPATCH
 from services.reserves.bootstrap import SPEC as RESERVES
@@ -55,7 +56,8 @@ T_REJECTED: Final = "hinterland.reserves.reservation_rejected.v1"
 T_RELEASED: Final = "hinterland.reserves.stock_released.v1"
 T_DISPATCHED: Final = "hinterland.reserves.stock_dispatched.v1"
 T_ORDER: Final = "hinterland.dispatch.dispatch_order_issued.v1"
-T_PLAN: Final = "hinterland.dispatch.plan_published.v1"
+T_PLANS: Final = PLAN_PUBLISHED_TYPES
+"""``plan_published`` in either version (v1 in streams written before dispatch moved to v2)."""
 
 ONE_PER_CAUSE: Final = frozenset(
     {
@@ -64,7 +66,7 @@ ONE_PER_CAUSE: Final = frozenset(
         T_RELEASED,
         T_DISPATCHED,
         T_ORDER,
-        T_PLAN,
+        *T_PLANS,
         "hinterland.dispatch.plan_requested.v1",
         "hinterland.dispatch.reservation_requested.v1",
         "hinterland.reserves.depot_registered.v1",
@@ -454,8 +456,8 @@ class _Checker:
             (streams.RESERVES, frozenset({T_DISPATCHED}), "reservation_id"),
             (streams.RESERVES, frozenset({T_RELEASED}), "reservation_id"),
             (streams.DISPATCH, frozenset({T_ORDER}), "order_id"),
-            (streams.DISPATCH, frozenset({T_PLAN}), "plan_id"),
-            (streams.DISPATCH, frozenset({T_PLAN}), "version"),
+            (streams.DISPATCH, T_PLANS, "plan_id"),
+            (streams.DISPATCH, T_PLANS, "version"),
         ]
         for name, types, key in keys:
             by_key: dict[str, set[str]] = defaultdict(set)
@@ -466,7 +468,7 @@ class _Checker:
                 if len(event_ids) > 1:
                     self.report.add(
                         "applied_twice",
-                        f"{'/'.join(sorted(t.split('.')[-2] for t in types))} for {key} "
+                        f"{'/'.join(sorted({t.split('.')[-2] for t in types}))} for {key} "
                         f"{value} emitted {len(event_ids)} times: {sorted(event_ids)}",
                     )
 
@@ -727,7 +729,7 @@ class _Checker:
             committed[r.need_id] += int(r.quantity_kg)
         planned: dict[str, str] = {}
         for e in self.entries[streams.DISPATCH]:
-            if e.type == T_PLAN:
+            if e.type in T_PLANS:
                 for n in e.data.get("needs", []):
                     planned[str(n.get("need_id"))] = str(n.get("status"))
         status: Counter[str] = Counter()

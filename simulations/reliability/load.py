@@ -195,7 +195,7 @@ def _disruption_latencies(
         if e.type == "hinterland.dispatch.plan_requested.v1":
             for trigger in e.data.get("triggers", []):
                 requests.setdefault(str(trigger), str(e.data.get("request_id")))
-        elif e.type == ledger.T_PLAN:
+        elif e.type in ledger.T_PLANS:
             published.setdefault(str(e.data.get("request_id")), e.entry_id)
     out: list[float] = []
     missing = 0

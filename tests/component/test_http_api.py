@@ -750,9 +750,9 @@ def _mixed_run() -> list[tuple[str, Envelope]]:
                 5,
             ),
         ),
-        (streams.DISPATCH, _event(d.PlanPublishedV1, plan(3), 6, "military")),
+        (streams.DISPATCH, _event(d.PlanPublishedV2, plan(3), 6, "military")),
         # the same plan on a public envelope (say a mistake upstream): forwarded redacted
-        (streams.DISPATCH, _event(d.PlanPublishedV1, plan(3), 7)),
+        (streams.DISPATCH, _event(d.PlanPublishedV2, plan(3), 7)),
         (streams.DISPATCH, _event(d.ReservationRequestedV1, reservation, 8, "military")),
         # public, but loading dual-use fuel at the military depot: names D-MIL
         (streams.DISPATCH, _order("O-1", "V-CIV", [("D-MIL", "N-FUEL", "fuel")], 9, "public")),
@@ -830,8 +830,10 @@ async def test_a_civil_integrator_subscribed_during_a_mixed_run_sees_no_military
     for secret in MILITARY_IDS:
         assert secret not in text, secret
     shown = parse_event(civil[2]["data"])
-    assert isinstance(shown, d.PlanPublishedV1)
+    assert isinstance(shown, d.PlanPublishedV2)
     assert [route.vehicle_id for route in shown.data.routes] == ["V-CIV"]
+    # the physical limit counts what the caller may not see: withheld
+    assert shown.data.kpis.weighted_bound_kg is None
     # the data was there to leak: the cleared integrator got all thirteen events
     assert len(military) == 13
     assert all(secret in json.dumps(military) for secret in MILITARY_IDS)

@@ -24,6 +24,7 @@ from contracts import transport as tr
 from contracts.catalogue import Event, parse_event
 from contracts.envelope import Envelope, Payload
 from services.dispatch.bootstrap import create_runtime as dispatch_runtime
+from services.dispatch.routing.planner import PRIORITY_WEIGHT
 from services.dispatch.settings import DispatchSettings
 from services.reserves.bootstrap import create_runtime as reserves_runtime
 from services.runtime.service import ServiceRuntime
@@ -228,8 +229,8 @@ async def test_dispatch_plans_a_raised_need_and_asks_for_the_stock(
             deadline=T0 + timedelta(hours=12),
         )
         await publish(bus, streams.INGRESS, event(i.NeedRaisedV1, need, 12))
-        [plan] = await wait_for(bus, streams.DISPATCH, "hinterland.dispatch.plan_published.v1")
-        assert isinstance(plan, d.PlanPublishedV1)
+        [plan] = await wait_for(bus, streams.DISPATCH, "hinterland.dispatch.plan_published.v2")
+        assert isinstance(plan, d.PlanPublishedV2)
         [outcome] = plan.data.needs
         assert (outcome.need_id, outcome.status, outcome.served_kg) == ("N-1", "served", 10_000)
         [request] = await wait_for(
@@ -239,3 +240,51 @@ async def test_dispatch_plans_a_raised_need_and_asks_for_the_stock(
         assert request.data.quantity_kg == 10_000  # type: ignore[union-attr]
     finally:
         await rt.stop()
+
+
+async def test_a_published_plan_carries_its_share_of_the_physical_limit(
+    bus: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    s = DispatchSettings(**settings(redis_url, tmp_path), debounce_s=0.05, solution_limit=10)
+    rt, _planner = dispatch_runtime(s)
+    await rt.start()
+    try:
+        w = world()
+        await publish(bus, streams.TRANSPORT, *w[:4])
+        await publish(bus, streams.RESERVES, *w[4:])
+        await drained(bus, streams.TRANSPORT, "dispatch")
+        await drained(bus, streams.RESERVES, "dispatch")
+        # 10 t life-saving and 60 t sustaining water against 50 t in stock: not all can go.
+        needs = [
+            i.NeedRaised(
+                need_id=need_id,
+                node_id="N-b",
+                commodity="water",
+                quantity=tonnes,
+                unit="t",
+                priority=priority,
+                deadline=T0 + timedelta(hours=12),
+            )
+            for need_id, tonnes, priority in [
+                ("N-1", 10, "life_saving"),
+                ("N-2", 60, "sustaining"),
+            ]
+        ]
+        await publish(
+            bus, streams.INGRESS, *(event(i.NeedRaisedV1, n, 20 + k) for k, n in enumerate(needs))
+        )
+        [plan, *_] = await wait_for(bus, streams.DISPATCH, "hinterland.dispatch.plan_published.v2")
+    finally:
+        await rt.stop()
+    assert isinstance(plan, d.PlanPublishedV2)
+    k = plan.data.kpis
+    assert k.weighted_bound_kg is not None
+    assert k.served_fraction_of_bound is not None
+    weighted_served = sum(PRIORITY_WEIGHT[p] * kg for p, kg in k.served_kg_by_priority.items())
+    # The limit bounds what any plan delivers: at most the weighted demand, at least this plan.
+    weighted_requested = sum(
+        PRIORITY_WEIGHT[p] * kg for p, kg in k.requested_kg_by_priority.items()
+    )
+    assert 0 < weighted_served <= k.weighted_bound_kg <= weighted_requested
+    assert 0 < k.served_fraction_of_bound <= 1
+    assert k.served_fraction_of_bound == pytest.approx(weighted_served / k.weighted_bound_kg)

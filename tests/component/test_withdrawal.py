@@ -160,7 +160,7 @@ async def wait_until(bus: Redis, stream: str, type_: str, count: int) -> list[An
 
 
 LINK_CHANGED = "hinterland.transport.link_status_changed.v1"
-PLAN = "hinterland.dispatch.plan_published.v1"
+PLAN = "hinterland.dispatch.plan_published.v2"
 
 
 async def test_transport_reopens_only_what_no_disruption_in_force_still_holds(

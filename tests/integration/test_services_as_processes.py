@@ -27,7 +27,7 @@ from tests.integration.processes import ROOT, ServiceProcess, eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(120)]
 
-PLAN = "hinterland.dispatch.plan_published.v1"
+PLAN = "hinterland.dispatch.plan_published.v2"
 WORLD_TYPES = {
     "hinterland.transport.node_registered.v1",
     "hinterland.transport.link_registered.v1",

@@ -49,7 +49,7 @@ async def test_the_reference_earthquake_replays_to_the_same_plans_and_explains_e
         and BRIDGE_LINK_ID in e["data"]["reason"]
     )
     for e in dispatch_events(first.run_dir):
-        if e["type"] == "hinterland.dispatch.plan_published.v1" and e["time"] >= cut_at:
+        if e["type"] == "hinterland.dispatch.plan_published.v2" and e["time"] >= cut_at:
             used = {
                 link for r in e["data"]["routes"] for s in r["stops"] for link in s["via_links"]
             }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from simulations.exercise import ExerciseResult, run_exercise
-from simulations.recording import RecordingError, read_recording
+from simulations.recording import RecordingError, plan_hashes, read_recording
 from simulations.replay import Drop, Match, Patch, Shift, load_patch, replay
 
 pytestmark = [pytest.mark.sim, pytest.mark.timeout(300)]
@@ -45,6 +45,34 @@ async def test_a_patched_replay_diffs_its_outcome_against_the_recording(
     assert kpis["tonne-km"][0] != kpis["tonne-km"][1]
     needs = {n["need_id"] for n in out.result.report["needs"]}
     assert "NEED-YAAN-MED" not in needs
+
+
+def as_v1_recording(run: ExerciseResult, path: Path) -> Path:
+    """The run as recorded before dispatch published ``plan_published.v2``."""
+    lines = recording_lines(run)
+    rows = [json.loads(line) for line in lines[1:]]
+    for row in rows:
+        event = row["event"]
+        if event and event["type"] == "hinterland.dispatch.plan_published.v2":
+            event["type"] = "hinterland.dispatch.plan_published.v1"
+            del event["data"]["kpis"]["weighted_bound_kg"]
+            del event["data"]["kpis"]["served_fraction_of_bound"]
+    path.write_text("\n".join([lines[0], *(json.dumps(r) for r in rows)]) + "\n")
+    return path
+
+
+async def test_a_recording_of_v1_plans_still_reads_and_replays_to_the_same_plans(
+    smoke_run: ExerciseResult, tmp_path: Path
+) -> None:
+    old = as_v1_recording(smoke_run, tmp_path / "v1.jsonl")
+    assert '"hinterland.dispatch.plan_published.v1"' in old.read_text()
+    assert plan_hashes(read_recording(old).entries) == plan_hashes(
+        read_recording(smoke_run.run_dir / "events.jsonl").entries
+    )
+    out = await replay(old, tmp_path / "out")
+    assert out.recorded, "the smoke run published plans"
+    assert out.identical  # the v2 replay's plan hashes equal the v1 recording's
+    assert all(before == after for _, before, after in out.kpis)
 
 
 def test_a_patch_file_is_validated_with_the_field_named(tmp_path: Path) -> None:

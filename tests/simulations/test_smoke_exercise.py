@@ -48,7 +48,7 @@ def plans(events: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
     return [
         e
         for stream, e in events
-        if stream == "dispatch.events" and e["type"] == "hinterland.dispatch.plan_published.v1"
+        if stream == "dispatch.events" and e["type"] == "hinterland.dispatch.plan_published.v2"
     ]
 
 

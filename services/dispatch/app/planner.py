@@ -435,20 +435,28 @@ class Planner:
             for o in plan.outcomes
         ]
         k = plan.kpis
-        kpis = d.PlanKpis(
+        of_bound = k.served_fraction_of_bound
+        if of_bound is not None and of_bound > 1:
+            # Serving more than the physical limit means the limit is wrong. Say so, but publish
+            # the plan: a KPI must not stop it (the contract caps the fraction at 1).
+            log.warning("plan %s serves %.4f of its physical limit", plan_id, of_bound)
+            of_bound = 1.0
+        kpis = d.PlanKpisV2(
             fill_rate=k.fill_rate,
             priority_weighted_fill=k.priority_weighted_fill,
             vehicles_used=k.vehicles_used,
             distance_km=round(k.distance_m / 1000, 3),
             served_kg_by_priority=dict(k.served_kg_by_priority),
             requested_kg_by_priority=dict(k.requested_kg_by_priority),
+            weighted_bound_kg=k.weighted_bound_kg,
+            served_fraction_of_bound=of_bound,
         )
         content = {
             "routes": [r.model_dump(mode="json") for r in routes],
             "needs": [n.model_dump(mode="json") for n in need_plans],
             "objective": k.objective,
         }
-        published = d.PlanPublished(
+        published = d.PlanPublishedPayloadV2(
             plan_id=plan_id,
             version=version,
             supersedes=previous,
@@ -474,7 +482,7 @@ class Planner:
             )
         military = any(n.classification == "military" for n in snapshot.needs)
         tx.emit(
-            d.PlanPublishedV1,
+            d.PlanPublishedV2,
             published,
             subject=plan_id,
             classification="military" if military else "public",

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.dispatch import (
     NeedPlan,
     NeedSource,
-    PlanKpis,
+    PlanKpisV2,
     PlannedRoute,
     PlannedStop,
     PlanPublished,
+    PlanPublishedPayloadV2,
 )
 from services.dispatch.adapters import tables as t
 
@@ -45,7 +46,7 @@ def stop(
     )
 
 
-def plan(version: int, *, cut: bool | None = None) -> PlanPublished:
+def plan(version: int, *, cut: bool | None = None) -> PlanPublishedPayloadV2:
     """Version 1: the civil truck goes a->b; version 2 (after a cut): it goes round via c.
 
     Both versions carry the military need NM from the military depot on the military truck,
@@ -109,7 +110,7 @@ def plan(version: int, *, cut: bool | None = None) -> PlanPublished:
             detail="no open route from any depot holding tents" if cut else "no tents in stock",
         ),
     ]
-    return PlanPublished(
+    return PlanPublishedPayloadV2(
         plan_id=f"P{version:04d}",
         version=version,
         supersedes=f"P{version - 1:04d}" if version > 1 else None,
@@ -118,16 +119,23 @@ def plan(version: int, *, cut: bool | None = None) -> PlanPublished:
         needs=needs,
         objective=1000 * version,
         solve_time_ms=5,
-        kpis=PlanKpis(
+        kpis=PlanKpisV2(
             fill_rate=23_000 / 43_000,
             priority_weighted_fill=0.5,
             vehicles_used=2,
             distance_km=civil_route.distance_km + military_route.distance_km,
             served_kg_by_priority={"life_saving": 18_000, "sustaining": 5_000},
             requested_kg_by_priority={"life_saving": 18_000, "sustaining": 25_000},
+            weighted_bound_kg=2_000_000,
+            served_fraction_of_bound=(100 * 18_000 + 10 * 5_000) / 2_000_000,
         ),
         plan_hash=f"hash{version}",
     )
+
+
+def plan_v1(version: int, *, cut: bool | None = None) -> PlanPublished:
+    """``plan`` as dispatch published it before v2 (no physical limit in the KPIs)."""
+    return PlanPublished.model_validate(plan(version, cut=cut).model_dump())
 
 
 NEEDS: list[dict[str, Any]] = [

@@ -18,7 +18,7 @@ from services.gateway.redaction import (
     redact_reason,
     screen_event,
 )
-from tests.unit.gateway.samples import NEEDS, T0, plan
+from tests.unit.gateway.samples import NEEDS, T0, plan, plan_v1
 
 CIVIL = hidden_for(
     "public",
@@ -84,6 +84,24 @@ def test_kpis_are_recomputed_so_totals_do_not_betray_what_was_removed() -> None:
     assert shown.kpis.served_kg_by_priority == {"life_saving": 10_000, "sustaining": 5_000}
     assert shown.kpis.fill_rate == 15_000 / 35_000
     assert shown.plan_hash == plan(1).plan_hash
+
+
+def test_the_physical_limit_is_withheld_when_anything_is_hidden() -> None:
+    # The limit counts the hidden needs, vehicles and depots; it cannot be recomputed without.
+    shown = redact_plan(plan(1), CIVIL)
+    assert isinstance(shown.kpis, d.PlanKpisV2)
+    assert (shown.kpis.weighted_bound_kg, shown.kpis.served_fraction_of_bound) == (None, None)
+    military = hidden_for("military", [], [], [])
+    assert redact_plan(plan(1), military).kpis == plan(1).kpis
+
+
+def test_a_v1_plan_from_an_older_recording_is_redacted_the_same_way() -> None:
+    shown = redact_plan(plan_v1(1), CIVIL)
+    assert type(shown.kpis) is d.PlanKpis
+    assert shown.model_dump(exclude={"kpis"}) == redact_plan(plan(1), CIVIL).model_dump(
+        exclude={"kpis"}
+    )
+    assert shown.kpis.fill_rate == 15_000 / 35_000
 
 
 def test_a_route_left_delivering_nothing_visible_is_removed() -> None:
@@ -172,13 +190,21 @@ def test_a_public_event_naming_a_hidden_depot_is_dropped_but_a_lookalike_id_is_n
 
 
 def test_a_public_plan_is_forwarded_redacted_and_a_military_one_not_at_all() -> None:
-    public = screen_event(_env(d.PlanPublishedV1, plan(2)), "public", CIVIL)
-    assert isinstance(public.event, d.PlanPublishedV1)
+    public = screen_event(_env(d.PlanPublishedV2, plan(2)), "public", CIVIL)
+    assert isinstance(public.event, d.PlanPublishedV2)
     assert public.event.data == redact_plan(plan(2), CIVIL)
     for secret in ("V-MIL", "NM-FUEL", "D-MIL"):
         assert secret not in public.event.model_dump_json()
-    military = screen_event(_env(d.PlanPublishedV1, plan(2), "military"), "restricted", CIVIL)
+    military = screen_event(_env(d.PlanPublishedV2, plan(2), "military"), "restricted", CIVIL)
     assert military.event is None
-    cleared = screen_event(_env(d.PlanPublishedV1, plan(2), "military"), "military", Hidden())
+    cleared = screen_event(_env(d.PlanPublishedV2, plan(2), "military"), "military", Hidden())
     assert cleared.event is not None
     assert cleared.event.model_dump_json().count("V-MIL") > 0
+
+
+def test_a_v1_plan_is_still_forwarded_redacted() -> None:
+    public = screen_event(_env(d.PlanPublishedV1, plan_v1(2)), "public", CIVIL)
+    assert isinstance(public.event, d.PlanPublishedV1)
+    assert public.event.data == redact_plan(plan_v1(2), CIVIL)
+    for secret in ("V-MIL", "NM-FUEL", "D-MIL"):
+        assert secret not in public.event.model_dump_json()

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from contracts.catalogue import Event
-from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedV1, PlanRequestedV1
+from contracts.dispatch import (
+    DispatchOrderIssuedV1,
+    PlanPublishedEvent,
+    PlanPublishedV1,
+    PlanPublishedV2,
+    PlanRequestedV1,
+)
 from contracts.execution import OrderProgressReportedV1
 from contracts.incidents import DisruptionReportedV1, NeedRaisedV1
 from contracts.reserves import DepotRegisteredV1, StockLevelReportedV1
@@ -130,6 +136,9 @@ def plan(
             "distance_km": 1.0,
             "served_kg_by_priority": {},
             "requested_kg_by_priority": {},
+            # read by v2 only (v1 ignores unknown fields)
+            "weighted_bound_kg": 1000,
+            "served_fraction_of_bound": version / 4,
         },
         "plan_hash": f"hash{version}",
     }
@@ -151,11 +160,12 @@ O3_STOPS = [
 ]
 
 
-def base_run() -> Run:
+def base_run(published: type[PlanPublishedEvent] = PlanPublishedV2) -> Run:
     """Plan v1 serves N1 (V1), N2 (V2, late) and N3 (V3, never ordered); N4 is never planned.
 
     A disruption at +2 h closes B-C; plan v2 (+2.5 h) re-plans N3 on V3 and V1, partly, for
-    lack of transport. Orders exist for V1 and V2 only.
+    lack of transport. Orders exist for V1 and V2 only. ``published``: the plans' contract
+    version (v1 as in recordings made before dispatch published v2).
     """
     r = Run()
     for node, lat, lon, region in [
@@ -254,7 +264,7 @@ def base_run() -> Run:
         cause="raise-N3",
     )
     r.add(
-        PlanPublishedV1,
+        published,
         0,
         plan(
             1,
@@ -320,7 +330,7 @@ def base_run() -> Run:
         cause=applied.id,
     )
     r.add(
-        PlanPublishedV1,
+        published,
         2.5,
         plan(
             2,
@@ -450,6 +460,22 @@ def test_replan_latency_runs_from_the_inject_behind_the_trigger_to_the_plan() ->
     assert kpis.replans.solve_time_ms.max == 200.0
 
 
+def test_each_plan_reports_its_served_share_of_the_physical_limit() -> None:
+    kpis = compute_kpis(base_run().events)
+    assert [p.served_fraction_of_bound for p in kpis.replans.plans] == [0.25, 0.5]
+
+
+def test_a_recording_of_v1_plans_gives_the_same_kpis_without_the_physical_limit() -> None:
+    old = compute_kpis(base_run(PlanPublishedV1).events).to_json()
+    new = compute_kpis(base_run().events).to_json()
+    old_plans, new_plans = old["replans"].pop("plans"), new["replans"].pop("plans")
+    assert old == new
+    assert [p["served_fraction_of_bound"] for p in old_plans] == [None, None]
+    for p in new_plans:
+        p["served_fraction_of_bound"] = None
+    assert old_plans == new_plans
+
+
 def test_plan_churn_compares_the_open_assignments_of_needs_both_plans_cover() -> None:
     kpis = compute_kpis(base_run().events)
     v2 = kpis.replans.plans[1]
@@ -543,7 +569,9 @@ def test_a_breakdown_counts_the_links_driven_before_it_and_strands_the_cargo() -
     # on its way A -> B -> C it breaks down at B: A-B (100 km) driven with 5 t, B-C not
     progress(r, 2, "O3", "V3", "broken_down", "N-B", cargo=[cargo("N3", 5_000, "tents")])
     # drop the v2 re-plan so that v1 ("served") is N3's last plan
-    r.events = [e for e in r.events if not (isinstance(e, PlanPublishedV1) and e.data.version == 2)]
+    r.events = [
+        e for e in r.events if not (isinstance(e, PlanPublishedEvent) and e.data.version == 2)
+    ]
     kpis = compute_kpis(r.events)
     assert kpis.transport.tonne_km_by_mode == {"road": 500.0}
     assert [(b.vehicle_id, b.node_id, b.cargo_kg) for b in kpis.execution.breakdowns] == [
