@@ -8,6 +8,7 @@ Redis-protocol server (fakeredis) and an SQLite file instead: the same path as p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,19 +207,29 @@ async def test_transport_turns_a_cut_report_into_a_closed_link_and_a_summary(
         await rt.stop()
 
 
-async def test_dispatch_plans_a_raised_need_and_asks_for_the_stock(
+@contextlib.asynccontextmanager
+async def dispatch_seeing_the_world(
     bus: Redis, redis_url: str, tmp_path: Path
-) -> None:
+) -> AsyncIterator[ServiceRuntime]:
+    """Dispatch running, having read the world as the owning services re-publish it."""
     s = DispatchSettings(**settings(redis_url, tmp_path), debounce_s=0.05, solution_limit=10)
     rt, _planner = dispatch_runtime(s)
     await rt.start()
     try:
-        # Dispatch reads the world as the owning services re-publish it.
         w = world()
         await publish(bus, streams.TRANSPORT, *w[:4])
         await publish(bus, streams.RESERVES, *w[4:])
         await drained(bus, streams.TRANSPORT, "dispatch")
         await drained(bus, streams.RESERVES, "dispatch")
+        yield rt
+    finally:
+        await rt.stop()
+
+
+async def test_dispatch_plans_a_raised_need_and_asks_for_the_stock(
+    bus: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    async with dispatch_seeing_the_world(bus, redis_url, tmp_path):
         need = i.NeedRaised(
             need_id="N-1",
             node_id="N-b",
@@ -238,22 +249,12 @@ async def test_dispatch_plans_a_raised_need_and_asks_for_the_stock(
         )
         assert request.data.depot_id == "D-a"  # type: ignore[union-attr]
         assert request.data.quantity_kg == 10_000  # type: ignore[union-attr]
-    finally:
-        await rt.stop()
 
 
 async def test_a_published_plan_carries_its_share_of_the_physical_limit(
     bus: Redis, redis_url: str, tmp_path: Path
 ) -> None:
-    s = DispatchSettings(**settings(redis_url, tmp_path), debounce_s=0.05, solution_limit=10)
-    rt, _planner = dispatch_runtime(s)
-    await rt.start()
-    try:
-        w = world()
-        await publish(bus, streams.TRANSPORT, *w[:4])
-        await publish(bus, streams.RESERVES, *w[4:])
-        await drained(bus, streams.TRANSPORT, "dispatch")
-        await drained(bus, streams.RESERVES, "dispatch")
+    async with dispatch_seeing_the_world(bus, redis_url, tmp_path):
         # 10 t life-saving and 60 t sustaining water against 50 t in stock: not all can go.
         needs = [
             i.NeedRaised(
@@ -274,8 +275,6 @@ async def test_a_published_plan_carries_its_share_of_the_physical_limit(
             bus, streams.INGRESS, *(event(i.NeedRaisedV1, n, 20 + k) for k, n in enumerate(needs))
         )
         [plan, *_] = await wait_for(bus, streams.DISPATCH, "hinterland.dispatch.plan_published.v2")
-    finally:
-        await rt.stop()
     assert isinstance(plan, d.PlanPublishedV2)
     k = plan.data.kpis
     assert k.weighted_bound_kg is not None
