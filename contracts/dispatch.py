@@ -143,6 +143,12 @@ PlanPublishedEvent: TypeAlias = PlanPublishedV1 | PlanPublishedV2
 """Either version of ``plan_published`` (``isinstance`` accepts it); ``data`` is a
 ``PlanPublished`` in both, ``data.kpis`` a ``PlanKpisV2`` only in v2."""
 
+
+def share_of_bound(kpis: PlanKpis) -> float | None:
+    """A plan's served share of the physical limit: v2 KPIs carry it, v1 ones do not."""
+    return kpis.served_fraction_of_bound if isinstance(kpis, PlanKpisV2) else None
+
+
 PLAN_PUBLISHED_TYPES: Final = frozenset(
     {"hinterland.dispatch.plan_published.v1", "hinterland.dispatch.plan_published.v2"}
 )

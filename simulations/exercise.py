@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from contracts.catalogue import Event, parse_event
 from contracts.common import to_kg
-from contracts.dispatch import DispatchOrderIssuedV1, PlanKpisV2, PlanPublishedEvent
+from contracts.dispatch import DispatchOrderIssuedV1, PlanPublishedEvent, share_of_bound
 from contracts.envelope import Classification, Mode
 from contracts.execution import OrderProgressReportedV1
 from contracts.incidents import NeedRaisedV1
@@ -132,7 +132,7 @@ def _summarise(
                 "needs_planned": len(p.data.needs),
                 "vehicles_used": p.data.kpis.vehicles_used,
                 "fill_rate": round(p.data.kpis.fill_rate, 4),
-                "served_fraction_of_bound": _of_bound(p),
+                "served_fraction_of_bound": _rounded(share_of_bound(p.data.kpis)),
                 "solve_time_ms": p.data.solve_time_ms,
                 "plan_hash": p.data.plan_hash,
             }
@@ -144,12 +144,8 @@ def _summarise(
     }
 
 
-def _of_bound(plan: PlanPublishedEvent) -> float | None:
-    """The plan's served share of the physical limit (v2 plans; None for v1 recordings)."""
-    k = plan.data.kpis
-    if isinstance(k, PlanKpisV2) and k.served_fraction_of_bound is not None:
-        return round(k.served_fraction_of_bound, 4)
-    return None
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def markdown(report: dict[str, Any]) -> str:

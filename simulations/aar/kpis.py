@@ -29,11 +29,10 @@ from contracts.common import to_kg
 from contracts.dispatch import (
     DispatchOrderIssuedV1,
     NeedPlan,
-    PlanKpis,
-    PlanKpisV2,
     PlannedStop,
     PlanPublishedEvent,
     PlanRequestedV1,
+    share_of_bound,
 )
 from contracts.execution import OrderProgressReportedV1
 from contracts.incidents import DisruptionReportedV1, NeedRaisedV1
@@ -1047,12 +1046,6 @@ def _churn(
     return len(shared), len(before | after), len(before ^ after)
 
 
-def _of_bound(kpis: PlanKpis) -> float | None:
-    if isinstance(kpis, PlanKpisV2) and kpis.served_fraction_of_bound is not None:
-        return round(kpis.served_fraction_of_bound, 4)
-    return None
-
-
 def _replans(run: _Run) -> Replans:
     records: list[PlanRecord] = []
     previous: PlanPublishedEvent | None = None
@@ -1074,7 +1067,9 @@ def _replans(run: _Run) -> Replans:
                 latency_s=((_utc(plan.time) - trigger_at).total_seconds() if trigger_at else None),
                 solve_time_ms=p.solve_time_ms,
                 fill_rate=round(p.kpis.fill_rate, 4),
-                served_fraction_of_bound=_of_bound(p.kpis),
+                served_fraction_of_bound=(
+                    None if (share := share_of_bound(p.kpis)) is None else round(share, 4)
+                ),
                 vehicles_used=p.kpis.vehicles_used,
                 needs_planned=len(p.needs),
                 plan_hash=p.plan_hash,
