@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from contracts.catalogue import EVENT_CLASSES, parse_event, type_name
 from contracts.envelope import Envelope
 from services.runtime.wire import encode
+from tests.property.documents import paths, set_at
 
 ROOT_ERRORS = {
     "json_invalid",
@@ -109,38 +110,18 @@ def from_schema(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> A
     return JUNK
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _set(doc: Any, path: tuple[Any, ...], value: Any, delete: bool = False) -> None:
-    for part in path[:-1]:
-        doc = doc[part]
-    if delete:
-        del doc[path[-1]]
-    else:
-        doc[path[-1]] = value
-
-
 @st.composite
 def almost_valid(draw: st.DrawFn, cls: type[Envelope]) -> bytes:
     doc = draw(from_schema(_schema(cls)))
     doc["type"] = type_name(cls)
     how = draw(st.sampled_from(["as is", "drop", "junk", "extra", "cut", "flip"]))
-    paths = _paths(doc)
-    if how in ("drop", "junk") and paths:
-        path = draw(st.sampled_from(paths))
+    spots = paths(doc)
+    if how in ("drop", "junk") and spots:
+        path = draw(st.sampled_from(spots))
         if how == "drop":
-            _set(doc, path, None, delete=True)
+            set_at(doc, path, None, delete=True)
         else:
-            _set(doc, path, draw(JUNK))
+            set_at(doc, path, draw(JUNK))
     elif how == "extra":
         doc[draw(st.text(min_size=1, max_size=10))] = draw(JUNK)
     text = json.dumps(doc).encode()

@@ -36,6 +36,7 @@ from services.reserves.bootstrap import SPEC
 from services.runtime import db, migrate
 from services.runtime.consumer import EntryProcessor
 from services.runtime.wire import EVENT_FIELD, encode
+from tests.property.documents import paths, set_at
 
 MAX_DELIVERIES = 3
 T0 = "2026-05-12T06:00:00+00:00"
@@ -89,17 +90,6 @@ JUNK: Any = st.one_of(
 )
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @st.composite
 def spoilt_entry(draw: st.DrawFn) -> tuple[str, dict[str, str | bytes]]:
     stream, base = draw(st.sampled_from(BASES))
@@ -111,14 +101,11 @@ def spoilt_entry(draw: st.DrawFn) -> tuple[str, dict[str, str | bytes]]:
         )
     )
     if how in ("drop", "junk"):
-        path = draw(st.sampled_from(_paths(doc)))
-        target = doc
-        for part in path[:-1]:
-            target = target[part]
+        path = draw(st.sampled_from(paths(doc)))
         if how == "drop":
-            del target[path[-1]]
+            set_at(doc, path, None, delete=True)
         else:
-            target[path[-1]] = draw(JUNK)
+            set_at(doc, path, draw(JUNK))
     elif how == "extra":
         doc["data"][draw(st.text(min_size=1, max_size=8))] = draw(JUNK)
     elif how == "exercise":

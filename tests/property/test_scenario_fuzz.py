@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulations.scenario import SCENARIO_DIR, Scenario, ScenarioError, parse_scenario
+from tests.property.documents import paths, set_at
 
 FILE = "fuzz.yaml"
 SMOKE = (SCENARIO_DIR / "smoke.yaml").read_text(encoding="utf-8")
@@ -37,18 +38,7 @@ JUNK: Any = st.one_of(
 )
 
 
-def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-PATHS = _paths(DOC)
+PATHS = paths(DOC)
 
 
 @st.composite
@@ -78,13 +68,10 @@ def spoilt_text(draw: st.DrawFn) -> str:
 def spoilt_document(draw: st.DrawFn) -> str:
     doc = yaml.safe_load(SMOKE)
     path = draw(st.sampled_from(PATHS))
-    target = doc
-    for part in path[:-1]:
-        target = target[part]
     if draw(st.booleans()):
-        del target[path[-1]]
+        set_at(doc, path, None, delete=True)
     else:
-        target[path[-1]] = draw(JUNK)
+        set_at(doc, path, draw(JUNK))
     return str(yaml.safe_dump(doc, sort_keys=False))
 
 
