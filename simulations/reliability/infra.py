@@ -86,7 +86,7 @@ class AofRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
+    def start(self, timeout_s: float = 30.0) -> None:
         self.proc = subprocess.Popen(
             [
                 self.binary,
@@ -108,7 +108,7 @@ class AofRedis:
         )
         client = redis.Redis.from_url(self.url)
         try:
-            wait_for(lambda: _pings(client), 30, f"redis-server on port {self.port}")
+            wait_for(lambda: _pings(client), timeout_s, f"redis-server on port {self.port}")
         finally:
             client.close()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import free_port, sync_database_url
+from simulations.reliability.infra import AofRedis
+from tests.conftest import sync_database_url
 from tests.integration.processes import ServiceProcess, eventually
 from tests.integration.test_crash_recovery import _count, _node_event, _nodes_in_db
 
@@ -21,66 +20,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(180)
 NODES = 2000
 
 
-class AofRedis:
-    """A redis-server of the test's own, with an append-only file so it can be restarted."""
-
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: apt-get install redis-server")
-        self.binary = binary
-        self.port = free_port()
-        self.dir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        try:
-            eventually(lambda: _pings(client), 15, f"redis-server on port {self.port}")
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
-
-
 @pytest.fixture
 def aof_redis(tmp_path: Path) -> Iterator[AofRedis]:
-    (tmp_path / "redis").mkdir()
-    server = AofRedis(tmp_path / "redis")
-    server.start()
+    # fsync on every write: what the test reads back was on disk before the SIGKILL.
+    server = AofRedis(tmp_path / "redis", fsync="always")
+    server.start(timeout_s=15)
     yield server
     server.kill()
 
