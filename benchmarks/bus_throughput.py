@@ -23,6 +23,7 @@ from contracts.streams import INGRESS, RESERVES, namespaced
 from services.reserves.bootstrap import create_runtime
 from services.runtime.settings import ServiceSettings
 from services.runtime.wire import encode, fields
+from simulations.reliability.load import raw_ceiling
 
 REDIS = "redis://127.0.0.1:6379/0"
 DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -37,28 +38,6 @@ def envelope(i: int, ns: str) -> str:
     )
 
 
-async def raw_ceiling(redis: Redis, n: int, ns: str) -> tuple[float, float]:
-    stream = f"{ns}:raw"
-    await redis.xgroup_create(stream, "g", id="0", mkstream=True)
-    body = envelope(0, ns)
-    t0 = time.perf_counter()
-    for start in range(0, n, 500):
-        async with redis.pipeline(transaction=False) as pipe:
-            for _ in range(start, min(n, start + 500)):
-                pipe.xadd(stream, {"event": body})
-            await pipe.execute()
-    t1 = time.perf_counter()
-    read = 0
-    while read < n:
-        resp = await redis.xreadgroup("g", "c", {stream: ">"}, count=100)
-        ids = [eid for _, entries in resp for eid, _ in entries]
-        await redis.xack(stream, "g", *ids)
-        read += len(ids)
-    t2 = time.perf_counter()
-    await redis.delete(stream)
-    return n / (t1 - t0), n / (t2 - t1)
-
-
 async def wait_for_length(redis: Redis, stream: str, length: int) -> None:
     """Poll the output stream (the service is another component; there is nothing to await)."""
     while True:
@@ -70,7 +49,7 @@ async def wait_for_length(redis: Redis, stream: str, length: int) -> None:
 async def main(n: int) -> None:
     ns = f"bench{uuid.uuid4().hex[:6]}"
     redis = Redis.from_url(REDIS)
-    xadd_rate, read_rate = await raw_ceiling(redis, n, ns)
+    xadd_rate, read_rate = await raw_ceiling(redis, n, envelope(0, ns), f"{ns}:raw")
     rt = create_runtime(
         ServiceSettings(
             redis_url=REDIS,

@@ -98,8 +98,10 @@ class LoadResult:
         return self.sustained.get(service, 0.0) / self.raw_read_per_s if self.raw_read_per_s else 0
 
 
-async def raw_ceiling(redis: Redis, n: int, body: str) -> tuple[float, float]:
-    stream = "raw-ceiling"
+async def raw_ceiling(
+    redis: Redis, n: int, body: str, stream: str = "raw-ceiling"
+) -> tuple[float, float]:
+    """(XADD /s, XREADGROUP + XACK /s) of ``n`` entries on ``redis``, pipelined, 100 per read."""
     await redis.delete(stream)
     await redis.xgroup_create(stream, "g", id="0", mkstream=True)
     t0 = time.perf_counter()
