@@ -145,9 +145,6 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self._open().cursor())
 
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
-        return await self.cursor().execute(sql, parameters)
-
     async def commit(self) -> None:
         conn = self._open()
         await _retrying(conn.commit)
