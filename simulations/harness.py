@@ -168,7 +168,7 @@ class World(_BusClient):
     namespace: str = ""
     mode: str = "exercise"
     policy: dict[str, Any] = field(default_factory=dict)
-    """Dispatch settings overriding the exercise defaults (solution_limit 50, ...)."""
+    """Dispatch settings overriding the exercise defaults (solution_limit 50, time 30 s, ...)."""
     runtimes: list[ServiceRuntime] = field(default_factory=list)
     planner: Planner = field(init=False)
     redis: Redis = field(init=False)
@@ -190,7 +190,13 @@ class World(_BusClient):
         quiet = BusQuiet(self)
         dispatch, self.planner = create_dispatch(
             DispatchSettings(
-                **{**common, "solution_limit": 50, "solver_process": False, **self.policy}
+                **{
+                    **common,
+                    "solution_limit": 50,
+                    "time_limit_s": 30.0,  # a backstop: the solution limit decides
+                    "solver_process": False,
+                    **self.policy,
+                }
             ),
             lambda _rt: quiet,
         )

@@ -12,11 +12,14 @@ class DispatchSettings(ServiceSettings):
         50, description="Search budget in solutions: deterministic, used in exercises."
     )
     time_limit_s: float | None = Field(
-        30.0,
+        1.0,
         description=(
-            "Backstop on the search: guided local search may never reach the solution limit "
-            "(tight windows), so a wall-clock limit always applies too; a plan it cut short "
-            "is logged as not reproducible."
+            "Wall-clock limit on a search. Live, a plan is due within seconds of a disruption: "
+            "on the reference world the first solution already serves all the physical limit "
+            "allows and further search saves about 1 % of distance (docs/reliability.md, "
+            "'Plan latency'), so a live search stops after a second. Exercises set 30 s, a "
+            "backstop behind their solution limit; a plan it cut short is logged there as not "
+            "reproducible."
         ),
     )
     first_solution: str = Field(
