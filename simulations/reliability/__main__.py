@@ -36,11 +36,16 @@ def main(argv: list[str] | None = None) -> int:
 
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     events, kills = args.events, 2
-    load_cfg = LoadConfig()
+    load_cfg = LoadConfig(keep=args.keep)
     if args.quick:
         seeds, events, kills = [args.first_seed], 1500, 1
         load_cfg = LoadConfig(
-            rates=(50, 100, 200, 400), step_s=4, phase_s=10, raw_entries=5000, alone_events=1000
+            rates=(50, 100, 200, 400),
+            step_s=4,
+            phase_s=10,
+            raw_entries=5000,
+            alone_events=1000,
+            keep=args.keep,
         )
     if args.seed is not None:
         seeds = [args.seed]

@@ -54,6 +54,8 @@ class LoadConfig:
     alone_events: int = 3000
     scenario: str = "sichuan-earthquake"
     seed: int = 0
+    keep: bool = False
+    """Keep the work dir (the services' logs) instead of removing it."""
     log: Callable[[str], None] = field(default=lambda m: print(m, file=sys.stderr, flush=True))
 
 
@@ -306,7 +308,10 @@ async def run_load_async(cfg: LoadConfig) -> LoadResult:
             with contextlib.suppress(asyncio.CancelledError):
                 await vehicles
         await system.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if cfg.keep:
+            cfg.log(f"load: kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_load(cfg: LoadConfig) -> LoadResult:

@@ -276,6 +276,7 @@ class Planner:
         self._on_committed = on_committed
         self._wake = asyncio.Event()
         self.busy = False
+        self.settle_s = 0.0  # the last wait for settled inputs (logged with the plan)
 
     def wake(self) -> None:
         self._wake.set()
@@ -292,7 +293,9 @@ class Planner:
             try:
                 if await self.pending_triggers():
                     self.busy = True
+                    started = time.perf_counter()
                     await self.settler.settled()
+                    self.settle_s = time.perf_counter() - started
                     await self.plan_once()
             except asyncio.CancelledError:
                 raise
@@ -305,6 +308,7 @@ class Planner:
 
     async def plan_once(self) -> str | None:
         """Plan for every pending trigger; returns the plan id (None if nothing to plan)."""
+        read_at = time.perf_counter()
         async with self._sessions() as session:
             trig = (await session.execute(select(t.triggers).order_by(t.triggers.c.event_id))).all()
             if not trig:
@@ -320,6 +324,7 @@ class Planner:
         cause = Cause(request_id, now, trig[-1].correlationid, trig[-1].mode)
         problem, expired = build_problem(snapshot, churn_cost_per_t=self.churn_cost_per_t)
         started = time.perf_counter()
+        read_s = started - read_at
         plan = await self._solve(problem, self.params) if problem.needs else None
         solve_ms = int((time.perf_counter() - started) * 1000)
         limit = self.params.time_limit_s
@@ -374,6 +379,15 @@ class Planner:
             )
             await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
         self._on_committed()
+        log.info(
+            "request %s (%d triggers): settled %.2f s, read %.2f s, solved %.2f s, stored %.2f s",
+            request_id,
+            len(trig),
+            self.settle_s,
+            read_s,
+            solve_ms / 1000,
+            time.perf_counter() - started - solve_ms / 1000,
+        )
         return plan_id if plan is not None else None
 
     async def _publish(
