@@ -101,7 +101,7 @@ class BusQuiet:
     async def wait(self, include_planner: bool = True, timeout_s: float = 300) -> None:
         await _wait_quiet(self.quiet, include_planner, self.poll_s, timeout_s)
 
-    async def settled(self) -> None:
+    async def settled(self, debounce: bool = True) -> None:
         await self.wait(include_planner=False)
 
 

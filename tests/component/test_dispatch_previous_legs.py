@@ -1,14 +1,17 @@
-"""Dispatch re-plans against earlier plans: legs not yet ordered, orders issued meanwhile."""
+"""Dispatch re-plans against earlier plans: legs not yet ordered, orders issued meanwhile,
+triggers queued behind a plan."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from services.dispatch.adapters import tables as t
-from services.dispatch.app.planner import _overtaken, load_snapshot
+from services.dispatch.app.planner import Planner, _overtaken, load_snapshot
 from services.dispatch.bootstrap import SPEC
 from services.dispatch.domain.planning import build_problem
 from services.dispatch.routing import (
@@ -122,5 +125,58 @@ async def test_a_plan_is_redone_only_if_an_order_since_its_snapshot_touches_it(
         assert not await overtaken({"O-1", "O-2", "O-3"})
         await order("O-4", "V-1", "N-7")  # a vehicle this plan uses
         assert await overtaken({"O-1", "O-2", "O-3"})
+    finally:
+        await engine.dispose()
+
+
+async def test_triggers_that_arrived_during_a_plan_are_planned_without_a_debounce(
+    tmp_path: Path,
+) -> None:
+    """A debounce lets a burst's consequences arrive; triggers queued behind a plan in progress
+    have waited that long already, so only the first plan of a quiet spell waits for it."""
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
+    try:
+        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
+        sessions = db.session_factory(engine)
+
+        async def trigger(event_id: str) -> None:
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    insert(t.triggers).values(
+                        event_id=event_id, reason="test", time=NOW, correlationid="c", mode="live"
+                    )
+                )
+
+        calls: list[bool] = []
+        planned = asyncio.Event()
+
+        class Recording:
+            async def settled(self, debounce: bool = True) -> None:
+                calls.append(debounce)
+
+        class Stub(Planner):
+            async def plan_once(self) -> str | None:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(delete(t.triggers))
+                if len(calls) == 1:
+                    await trigger("E-2")  # arrives while the first plan is being made
+                else:
+                    planned.set()
+                return None
+
+        planner = Stub(sessions, t.outbox, "dispatch", Recording(), SolverParams(), lambda: None)
+        await trigger("E-1")
+        task = asyncio.create_task(planner.run())
+        await asyncio.wait_for(planned.wait(), 10)
+        await trigger("E-3")  # a quiet spell, then a new trigger
+        planner.wake()
+        for _ in range(200):
+            if len(calls) == 3:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert calls == [True, False, True]
     finally:
         await engine.dispose()

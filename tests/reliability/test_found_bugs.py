@@ -186,7 +186,7 @@ async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserv
                 await _apply(sessions, timed.event)
 
         class Now:
-            async def settled(self) -> None:
+            async def settled(self, debounce: bool = True) -> None:
                 return None
 
         planner = Planner(

@@ -85,9 +85,13 @@ async def solve_inline(problem: LogisticsProblem, params: SolverParams) -> Logis
 
 
 class Settler(Protocol):
-    """Waits until the inputs a plan reads have settled (debounce live, bus-quiet in exercises)."""
+    """Waits until the inputs a plan reads have settled (debounce live, bus-quiet in exercises).
 
-    async def settled(self) -> None: ...
+    ``debounce`` False: the triggers arrived while the previous plan was being made, so they
+    have waited longer than a debounce already.
+    """
+
+    async def settled(self, debounce: bool = True) -> None: ...
 
 
 class BusSettled:
@@ -114,8 +118,9 @@ class BusSettled:
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
 
-    async def settled(self) -> None:
-        await asyncio.sleep(self.debounce_s)
+    async def settled(self, debounce: bool = True) -> None:
+        if debounce:
+            await asyncio.sleep(self.debounce_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
         try:
@@ -287,6 +292,7 @@ class Planner:
 
     async def run(self) -> None:
         self._wake.set()  # triggers left by a crash are planned on start
+        queued = False  # triggers arrived while the last plan was being made
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -294,9 +300,14 @@ class Planner:
                 if await self.pending_triggers():
                     self.busy = True
                     started = time.perf_counter()
-                    await self.settler.settled()
+                    await self.settler.settled(debounce=not queued)
                     self.settle_s = time.perf_counter() - started
                     await self.plan_once()
+                    queued = bool(await self.pending_triggers())
+                    if queued:
+                        self._wake.set()
+                else:
+                    queued = False
             except asyncio.CancelledError:
                 raise
             except Exception:
