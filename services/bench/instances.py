@@ -185,8 +185,10 @@ def read_lilim(path: Path) -> Instance:
         raise _fail(path, 1, "empty file")
     first, text = lines[0]
     fleet_f, capacity_f, speed = _numbers(path, first, text, 3)
-    if speed != 1:
-        raise _fail(path, first, f"only speed 1 is supported, got {speed}")
+    # Ten of the published files (lc104, lc2xx...) carry speed 0: the field is unused, travel
+    # time is the Euclidean distance in every published solution, so 0 reads as 1.
+    if speed not in (0, 1):
+        raise _fail(path, first, f"only speed 1 (or 0, unused) is supported, got {speed:g}")
     rows: list[tuple[int, list[float]]] = []
     for node, (number, text) in enumerate(lines[1:]):
         values = _numbers(path, number, text, 9)

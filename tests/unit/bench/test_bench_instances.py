@@ -1,5 +1,6 @@
 """Instance and BKS readers on hand-written files and on the shared benchmark data."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,20 @@ def test_a_li_lim_delivery_that_does_not_point_back_is_reported_with_its_line(tm
 
     with pytest.raises(ValueError, match=r"broken\.txt:3: pickup 1"):
         read_lilim(path)
+
+
+def test_a_li_lim_speed_of_zero_reads_as_unit_speed_and_other_speeds_are_refused(
+    tmp_path, lilim_file
+):
+    zero = tmp_path / "zero.txt"
+    zero.write_text(LILIM_TEXT.replace("2\t10\t1\n", "2\t10\t0\n", 1))
+    two = tmp_path / "two.txt"
+    two.write_text(LILIM_TEXT.replace("2\t10\t1\n", "2\t10\t2\n", 1))
+
+    unit, unused = read_lilim(lilim_file), read_lilim(zero)
+    assert replace(unused, name=unit.name, path=unit.path) == unit
+    with pytest.raises(ValueError, match=r"two\.txt:1: only speed 1"):
+        read_lilim(two)
 
 
 def test_an_unknown_extension_is_refused():
