@@ -23,7 +23,7 @@ from contracts.incidents import DisruptionReported, NeedRaised
 from contracts.reserves import StockLevelReported
 from contracts.transport import AssetStatusChanged, LinkStatusChanged
 from services.dispatch.routing import Depot, Link, LogisticsProblem, Need, Node, Vehicle
-from services.dispatch.routing.problem import Classification, LinkState, Mode, Owner
+from services.dispatch.routing.problem import Classification, Hub, LinkState, Mode, Owner
 from services.transport.domain.model import Disruption, LinkStateRow, NodeState, apply_disruption
 
 SCENARIO = "sichuan-earthquake"
@@ -171,4 +171,22 @@ def regional_problem(
         needs=tuple(needs),
         vehicles=tuple(vehicles),
         handling_s=handling_s,
+    )
+
+
+def junction_hubs(
+    problem: LogisticsProblem, transfer_s: int = 3600, throughput_kg: int | None = None
+) -> tuple[Hub, ...]:
+    """Hubs at every usable node where a surviving road meets a surviving rail, water or air
+    link (the scenario names no hubs: this is the multimodal measurement's assumption)."""
+    usable = {n.id for n in problem.nodes if n.usable}
+    modes: dict[str, set[str]] = {}
+    for x in problem.links:
+        if x.state != "closed":
+            for end in (x.a, x.b):
+                modes.setdefault(end, set()).add("road" if x.mode == "road" else "trunk")
+    return tuple(
+        Hub(node, transfer_s, throughput_kg)
+        for node in sorted(usable)
+        if modes.get(node, set()) == {"road", "trunk"}
     )

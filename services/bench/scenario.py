@@ -11,7 +11,10 @@ plan), and print:
   G85 bridge cut): the plan before the cut with dispatch's settings, then the re-plan after
   it: time to the first feasible plan (a one-solution search), time to the budgeted plan,
   served fraction of the limit, and churn against the plan before the cut; then that re-plan
-  as dispatch makes it, warm-started from the plan before the cut with its churn cost.
+  as dispatch makes it, warm-started from the plan before the cut with its churn cost;
+- **multimodal** (only with ``--multimodal``): the regional problem after the cut planned
+  without hubs and with a hub at every road/rail-water-air junction (1 h transfer, no
+  throughput limit): served fraction of the limit, fill rates, and tonnes carried by chains.
 
 Churn is the share of the planned kilograms whose (need, depot, vehicle) assignment is not in
 both plans: ``1 - sum(min(before, after)) / max(sum(before), sum(after))`` over those keys.
@@ -233,6 +236,24 @@ def regional(budget_s: float) -> dict[str, object]:
     }
 
 
+def multimodal(budget_s: float, transfer_s: int = 3600) -> dict[str, object]:
+    """The Sichuan reference after the cut planned without hubs, then with a hub at every
+    road/rail-water-air junction (``regional.junction_hubs``): multimodal chains' effect."""
+    from services.bench.regional import junction_hubs, regional_problem
+
+    problem = regional_problem(cut=True)
+    hubs = junction_hubs(problem, transfer_s)
+    params = SolverParams(time_limit_s=budget_s, solution_limit=DISPATCH_PARAMS.solution_limit)
+    without_run, _ = run(problem, params)
+    with_run, plan = run(replace(problem, hubs=hubs), params)
+    chained = sum(a.quantity_kg for a in plan.allocations if a.hub_node_id is not None)
+    return {
+        "problem": {**_size(problem), "hubs": len(hubs), "transfer_s": transfer_s},
+        "without_hubs": asdict(without_run),
+        "with_hubs": {**asdict(with_run), "chained_t": round(chained / 1000, 1)},
+    }
+
+
 def _say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -245,15 +266,20 @@ def _print_run(title: str, figures: dict[str, object]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``[--national] [--regional] [--scale S] [--budget S] [--workers N]
-    [--solution-limit N] [--seed N] [--regional-budget S] [--json OUT]``; both when neither is
-    named. Returns the exit code (0)."""
+    """Command line: ``[--national] [--regional] [--multimodal] [--scale S] [--budget S]
+    [--workers N] [--solution-limit N] [--seed N] [--regional-budget S] [--json OUT]``;
+    national and regional when none is named. Returns the exit code (0)."""
     parser = argparse.ArgumentParser(
         prog="hinterland bench scenario",
         description="National-scale and regional (Sichuan, G85 cut) planning benchmarks.",
     )
     parser.add_argument("--national", action="store_true", help="run the national problem")
     parser.add_argument("--regional", action="store_true", help="run the regional re-plan")
+    parser.add_argument(
+        "--multimodal",
+        action="store_true",
+        help="regional after the cut without and with hubs at the junctions (only when named)",
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="national size factor")
     parser.add_argument("--budget", type=float, default=60.0, help="national budget, s")
     parser.add_argument(
@@ -270,8 +296,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.scale <= 0 or args.budget <= 0 or args.workers <= 0:
         parser.error("--scale, --budget and --workers must be > 0")
-    both = not (args.national or args.regional)
+    both = not (args.national or args.regional or args.multimodal)
     figures: dict[str, dict[str, object]] = {}
+    if args.multimodal:
+        figures["multimodal"] = multimodal(args.regional_budget)
+        _say("multimodal (sichuan-earthquake at +2 h, G85 cut, hubs at the junctions):")
+        for key, value in figures["multimodal"].items():
+            if isinstance(value, dict):
+                _print_run(key, value)
     if args.regional or both:
         figures["regional"] = regional(args.regional_budget)
         _say("regional (sichuan-earthquake at +2 h, G85 bridge cut):")

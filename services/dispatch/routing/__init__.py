@@ -14,6 +14,7 @@ from services.dispatch.routing.plan import (
 from services.dispatch.routing.planner import plan_deliveries, plan_deliveries_anytime
 from services.dispatch.routing.problem import (
     Depot,
+    Hub,
     Link,
     LogisticsProblem,
     Need,
@@ -26,6 +27,7 @@ __all__ = [
     "Allocation",
     "DeliveryBound",
     "Depot",
+    "Hub",
     "Link",
     "LogisticsPlan",
     "LogisticsProblem",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from services.dispatch.routing.network import Network
 from services.dispatch.routing.params import SolverParams
@@ -39,9 +40,19 @@ class Leg:
     eta_s: int
 
 
+TaskLeg = Literal["direct", "trunk", "last"]
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One load-carry-unload job the router may schedule or drop; vehicle_ids may do it."""
+    """One load-carry-unload job the router may schedule or drop; vehicle_ids may do it.
+
+    A ``direct`` task goes from the depot to the need. A multimodal chain (``chains.py``) has
+    ``trunk`` tasks, from the depot to the hub at ``hub_node`` to be unloaded by ``due_s``,
+    and ``last`` tasks, from that hub (loaded no earlier than ``ready_s``) to the need; a last
+    task carries on the cargo of the trunk task ``feeder_id``, brought by
+    ``feeder_vehicle_id``. ``due_s`` None means the need's deadline.
+    """
 
     id: str
     need_id: str
@@ -51,6 +62,12 @@ class Task:
     priority: Priority
     precedence: int
     vehicle_ids: tuple[str, ...]
+    leg: TaskLeg = "direct"
+    hub_node: str | None = None
+    ready_s: int = 0
+    due_s: int | None = None
+    feeder_id: str | None = None
+    feeder_vehicle_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

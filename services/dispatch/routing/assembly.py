@@ -9,7 +9,7 @@ part per cluster in the decomposed path) into a plan with a reason for every sho
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,13 +32,16 @@ from services.dispatch.routing.plan import (
     PlanKpis,
     Reason,
     RouteStop,
+    StopAction,
     VehicleRoute,
 )
 from services.dispatch.routing.problem import (
     PRIORITIES,
+    Depot,
     FrozenMap,
     LogisticsProblem,
     Mode,
+    Need,
     PreviousLeg,
     Vehicle,
 )
@@ -96,6 +99,27 @@ class Frame:
     cost_classes: dict[tuple[Mode, float], int]
 
 
+def task_places(
+    task: Task, depots: Mapping[str, Depot], needs: Mapping[str, Need]
+) -> tuple[str, str]:
+    """(pickup node, delivery node) of a task: the depot's and the need's, or the hub's for
+    the delivery of a trunk task and the pickup of a last-leg task."""
+    pickup = (
+        task.hub_node if task.leg == "last" and task.hub_node else depots[task.depot_id].node_id
+    )
+    delivery = (
+        task.hub_node if task.leg == "trunk" and task.hub_node else needs[task.need_id].node_id
+    )
+    return pickup, delivery
+
+
+def stop_action(task: Task, is_pickup: bool) -> StopAction:
+    """The plan's action for a task's pickup or delivery (transfer stops at hubs for chains)."""
+    if is_pickup:
+        return "transfer_load" if task.leg == "last" else "load"
+    return "transfer_unload" if task.leg == "trunk" else "unload"
+
+
 def frame(problem: LogisticsProblem, tasks: Sequence[Task]) -> tuple[Layout, Frame | None]:
     """Nodes (vehicle starts, the shared end, then pickup and delivery per task), windows,
     demands and vehicle classes of the tasks some vehicle may carry (None: nothing to route)."""
@@ -120,8 +144,9 @@ def frame(problem: LogisticsProblem, tasks: Sequence[Task]) -> tuple[Layout, Fra
     ]
     demands = [0] * (len(vehicles) + 1)
     for task in kept:
-        locations += [depots[task.depot_id].node_id, needs[task.need_id].node_id]
-        windows += [(0, horizon), (0, needs[task.need_id].deadline_s)]
+        locations += list(task_places(task, depots, needs))
+        due = needs[task.need_id].deadline_s if task.due_s is None else task.due_s
+        windows += [(task.ready_s, horizon), (0, due)]
         demands += [task.quantity_kg, -task.quantity_kg]
 
     time_classes: dict[tuple[Mode, float], int] = {}
@@ -357,11 +382,15 @@ def assemble(
     needs = {need.id: need for need in problem.needs}
     depots = {depot.id: depot for depot in problem.depots}
     served_by_part: list[dict[int, tuple[str, int]]] = []
+    trunked_by_part: list[dict[int, tuple[str, int]]] = []  # trunk legs unloaded at a hub
     routes: list[VehicleRoute] = []
+    route_of: dict[str, int] = {}
     for part in parts:
         layout, solution = part.layout, part.solution
         served_tasks: dict[int, tuple[str, int]] = {}
         served_by_part.append(served_tasks)
+        trunked: dict[int, tuple[str, int]] = {}
+        trunked_by_part.append(trunked)
         for solved in solution.routes:
             vehicle = layout.vehicles[solved.vehicle]
             stops: list[RouteStop] = []
@@ -370,7 +399,7 @@ def assemble(
             for node, arrival in zip(solved.nodes[1:-1], solved.arrivals[1:-1], strict=True):
                 number, is_pickup = layout.task_of(node)
                 task = layout.tasks[number]
-                target = depots[task.depot_id].node_id if is_pickup else needs[task.need_id].node_id
+                target = task_places(task, depots, needs)[0 if is_pickup else 1]
                 path = network.path(vehicle.mode, here, target)
                 if path is None:  # pragma: no cover - the solver only uses reachable arcs
                     raise RuntimeError(f"vehicle {vehicle.id}: no path {here}->{target}")
@@ -379,7 +408,7 @@ def assemble(
                 stops.append(
                     RouteStop(
                         node_id=target,
-                        action="load" if is_pickup else "unload",
+                        action=stop_action(task, is_pickup),
                         depot_id=task.depot_id,
                         need_id=task.need_id,
                         commodity=task.commodity,
@@ -390,29 +419,52 @@ def assemble(
                     )
                 )
                 if not is_pickup:
-                    served_tasks[number] = (vehicle.id, arrival)
-            if stops:
+                    (trunked if task.leg == "trunk" else served_tasks)[number] = (
+                        vehicle.id,
+                        arrival,
+                    )
+            if not stops:
+                continue
+            if vehicle.id in route_of:
+                # A later stage of the same vehicle (multimodal chains): it carries on from
+                # where and when its earlier route ended.
+                k = route_of[vehicle.id]
+                before = routes[k]
+                routes[k] = VehicleRoute(
+                    vehicle.id,
+                    before.stops + tuple(stops),
+                    before.distance_m + distance,
+                    stops[-1].departure_s,
+                )
+            else:
+                route_of[vehicle.id] = len(routes)
                 routes.append(
                     VehicleRoute(vehicle.id, tuple(stops), distance, stops[-1].departure_s)
                 )
 
-    merged: dict[tuple[str, str, str], tuple[int, int]] = {}
+    merged: dict[tuple[str, str, str, str, str], tuple[int, int]] = {}
     served_kg: dict[str, int] = defaultdict(int)
     dropped: defaultdict[str, list[tuple[int, Reason, str]]] = defaultdict(list)
-    for part, served_tasks in zip(parts, served_by_part, strict=True):
+    for part, served_tasks, trunked in zip(parts, served_by_part, trunked_by_part, strict=True):
         for number, (vehicle_id, eta) in served_tasks.items():
             task = part.layout.tasks[number]
-            key = (task.need_id, task.depot_id, vehicle_id)
+            key = (
+                task.need_id,
+                task.depot_id,
+                vehicle_id,
+                task.hub_node or "",
+                task.feeder_vehicle_id or "",
+            )
             kg, latest = merged.get(key, (0, 0))
             merged[key] = (kg + task.quantity_kg, max(latest, eta))
             served_kg[task.need_id] += task.quantity_kg
         for need_id, reasons in dropped_reasons(
-            part.layout, served_tasks, part.solution.found
+            part.layout, served_tasks | trunked, part.solution.found
         ).items():
             dropped[need_id].extend(reasons)
     allocations = tuple(
-        Allocation(need_id, depot_id, vehicle_id, kg, eta)
-        for (need_id, depot_id, vehicle_id), (kg, eta) in sorted(merged.items())
+        Allocation(need_id, depot_id, vehicle_id, kg, eta, hub or None, trunk or None)
+        for (need_id, depot_id, vehicle_id, hub, trunk), (kg, eta) in sorted(merged.items())
     )
     by_need = {s.need_id: s for s in shortfalls}
     outcomes = tuple(
@@ -437,11 +489,13 @@ def assemble(
 def dropped_reasons(
     layout: Layout, served_tasks: dict[int, tuple[str, int]], found: bool
 ) -> defaultdict[str, list[tuple[int, Reason, str]]]:
-    """Reasons for tasks the router left out.
+    """Reasons for tasks the router left out; ``served_tasks`` are the tasks it performed
+    (trunk legs of chains included), by vehicle and unload arrival.
 
     Rule: if a vehicle allowed to carry the task serves a task of a strictly higher priority
     class, the task was displaced_by_higher_priority; otherwise no vehicle could fit it in
-    (capacity, duty or deadline): no_transport_capacity.
+    (capacity, duty or deadline): no_transport_capacity. Tasks of multimodal chains are left
+    to ``chains.py``, which knows what became of the cargo between the legs.
     """
     best_rank_by_vehicle: dict[str, int] = {}
     for number, (vehicle_id, _) in served_tasks.items():
@@ -449,8 +503,8 @@ def dropped_reasons(
         best_rank_by_vehicle[vehicle_id] = min(rank, best_rank_by_vehicle.get(vehicle_id, rank))
     result: defaultdict[str, list[tuple[int, Reason, str]]] = defaultdict(list)
     for number, task in enumerate(layout.tasks):
-        if number in served_tasks:
-            continue
+        if number in served_tasks or task.leg != "direct":
+            continue  # chain tasks left out are explained by chains.py's shortfalls
         rank = PRIORITY_RANK[task.priority]
         busy = [v for v in task.vehicle_ids if best_rank_by_vehicle.get(v, rank) < rank]
         if busy and found:

@@ -52,6 +52,17 @@ argument (a vehicle may keep one load aboard while reloading elsewhere), and an 
 per-need round-trip charges instead of the per-group minimum (tried on the national
 benchmark: 491k variables, 20 s with GLOP) came out no tighter.
 
+With hubs (multimodal chains, ``chains.py``) the same network stays an upper bound with three
+changes, each a relaxation of what a chain can do: a (depot, commodity) also has an arc to a
+need that some chain reaches by the deadline (``_chain_reach``: earliest trunk arrival at a
+hub by a cleared rail, water or air group, plus handling and the hub's transfer time, then
+the earliest cleared road group from the hub; duties and throughput ignored); a hub is a
+place cargo may be loaded at, so hub nodes count with the depot nodes in the nearest-pickup
+distances of ``rho`` and in the trip lower bound ``phi`` (a road vehicle's field delivery of
+chain cargo was loaded at a hub), and a need at a hub node is not a field need (a vehicle may
+shuttle there in zero time). Trunk legs end at hubs, not at needs, so they add no delivery.
+Without hubs nothing changes.
+
 The per-need figure is the need alone: the least of its quantity, the stock with an arc to it
 and (field needs) the loads of the groups that can reach it by its deadline.
 """
@@ -68,9 +79,12 @@ from ortools.graph.python import max_flow
 from services.dispatch.routing.network import FastNetwork
 from services.dispatch.routing.plan import PRIORITY_WEIGHT
 from services.dispatch.routing.problem import (
+    LAST_MODES,
+    TRUNK_MODES,
     Classification,
     Depot,
     FrozenMap,
+    Hub,
     LogisticsProblem,
     Mode,
     Need,
@@ -255,9 +269,21 @@ def delivery_bound(
     def from_node(mode: Mode, node: int) -> FloatArray:
         return np.asarray(net.tree(mode, net.node_ids[node]).effective)
 
+    # Hubs that may transship (usable, throughput not zero): places cargo may be loaded at.
+    hub_list = [
+        hub
+        for hub in sorted(problem.hubs, key=lambda x: x.node_id)
+        if net.is_usable(hub.node_id) and hub.throughput_kg != 0
+    ]
+    reach_by_depot = list(trips.on_time)
+    if hub_list:
+        field &= ~np.isin(node_of, np.array([net.number(x.node_id) for x in hub_list]))
+        by_chain = _chain_reach(problem, net, depots, needs, groups, hub_list)
+        reach_by_depot = [a | b for a, b in zip(reach_by_depot, by_chain, strict=True)]
+
     supply: list[tuple[int, IntArray]] = []  # (stock kg, needs it can reach)
     reachable_stock = np.zeros(len(needs), dtype=np.int64)
-    for depot, ok in zip(depots, trips.on_time, strict=True):
+    for depot, ok in zip(depots, reach_by_depot, strict=True):
         for c, kg in sorted(depot.stock_kg.items()):
             if kg <= 0 or c not in commodities:
                 continue
@@ -270,10 +296,17 @@ def delivery_bound(
     # --- fleet group chains for field needs -------------------------------------------------
     nearest_any: dict[Mode, FloatArray] = {}
     nearest_holder: dict[Mode, list[FloatArray]] = {}  # per commodity, over all nodes
+    hub_nodes = [x.node_id for x in hub_list]
     for mode in sorted({g.mode for g in groups}):
-        nearest_any[mode] = np.array(net.nearest(mode, [net.node_ids[x] for x in depot_nodes]))
+        nearest_any[mode] = np.array(
+            net.nearest(mode, [net.node_ids[x] for x in depot_nodes] + hub_nodes)
+        )
         nearest_holder[mode] = [
-            np.array(net.nearest(mode, [d.node_id for d in depots if d.stock_kg.get(c, 0) > 0]))
+            np.array(
+                net.nearest(
+                    mode, [d.node_id for d in depots if d.stock_kg.get(c, 0) > 0] + hub_nodes
+                )
+            )
             for c in commodities
         ]
     total = int(quantity.sum())
@@ -318,6 +351,63 @@ def delivery_bound(
         per_need[need.id] = int(kg)
     weighted, kg = _max_weighted_flow(supply, quantity, weight, field, deadline, chains)
     return DeliveryBound(FrozenMap(per_need), weighted, kg)
+
+
+def _chain_reach(
+    problem: LogisticsProblem,
+    net: FastNetwork,
+    depots: list[Depot],
+    needs: list[Need],
+    groups: list[_Group],
+    hubs: list[Hub],
+) -> list[BoolArray]:
+    """Per depot, the needs some multimodal chain through a hub can reach by the deadline.
+
+    Relaxed like the single-trip test: the earliest trunk arrival at the hub over the cleared
+    trunk-mode groups (start -> depot -> hub), then ``handling_s`` and the hub's transfer
+    time, then the earliest road group (start -> hub, no earlier than the cargo is ready,
+    -> need); duties and the hub's throughput are ignored.
+    """
+    h = problem.handling_s
+    node_of = np.array([net.number(n.node_id) for n in needs], dtype=np.int64)
+    deadline = np.array([n.deadline_s for n in needs], dtype=np.float64)
+    classes = sorted({n.classification for n in needs})
+    depot_of = np.array([net.number(d.node_id) for d in depots], dtype=np.int64)
+    result = [np.zeros(len(needs), dtype=bool) for _ in depots]
+    trunk = [g for g in groups if g.mode in TRUNK_MODES]
+    road = [g for g in groups if g.mode in LAST_MODES]
+    for hub in hubs:
+        at = net.number(hub.node_id)
+        for c in classes:
+            members = np.array([n.classification == c for n in needs])
+            # Earliest arrival at the hub with cargo of each depot, over the cleared groups.
+            first = np.full(len(depots), np.inf)
+            for g in trunk:
+                if c not in g.clearance:
+                    continue
+                from_hub = np.asarray(net.tree(g.mode, hub.node_id).effective)
+                from_start = np.asarray(net.tree(g.mode, net.node_ids[g.start]).effective)
+                onward = _seconds(from_hub[depot_of], g.speed_kmh)
+                onward = onward + np.where(depot_of == at, 0.0, float(h))
+                first = np.minimum(
+                    first, g.available_s + _seconds(from_start[depot_of], g.speed_kmh) + onward
+                )
+            ready = first + h + hub.transfer_s
+            if not np.isfinite(ready).any():
+                continue
+            arrival = np.full((len(depots), len(needs)), np.inf)
+            for g in road:
+                if c not in g.clearance:
+                    continue
+                from_hub = np.asarray(net.tree(g.mode, hub.node_id).effective)
+                to_hub = g.available_s + float(_seconds(from_hub[[g.start]], g.speed_kmh)[0])
+                onward = _seconds(from_hub[node_of], g.speed_kmh)
+                onward = onward + np.where(node_of == at, 0.0, float(h))
+                arrival = np.minimum(arrival, np.maximum(to_hub, ready)[:, None] + onward[None, :])
+            timely = (arrival <= deadline[None, :]) & members[None, :]
+            for d in range(len(depots)):
+                result[d] |= timely[d]
+    return result
 
 
 def _max_weighted_flow(

@@ -14,7 +14,11 @@ Reason = Literal[
     "displaced_by_higher_priority",
     "no_cleared_vehicle",
 ]
-StopAction = Literal["load", "unload"]
+StopAction = Literal["load", "unload", "transfer_unload", "transfer_load"]
+"""What a stop does: ``load`` at a depot and ``unload`` at the need, as always; a multimodal
+chain (only with ``LogisticsProblem.hubs``) adds ``transfer_unload`` (the trunk vehicle puts
+the cargo down at a hub) and ``transfer_load`` (the road vehicle takes it up there). Transfer
+stops carry the need and the originating depot of the cargo; only ``unload`` delivers."""
 
 PRIORITY_WEIGHT = {"life_saving": 100, "sustaining": 10, "routine": 1}
 """Weight per kilogram of each priority class in the priority-weighted KPIs."""
@@ -23,7 +27,11 @@ OutcomeStatus = Literal["served", "partial", "unserved"]
 
 @dataclass(frozen=True, slots=True)
 class RouteStop:
-    """One load or unload; via_links are the links travelled from the previous stop (or start)."""
+    """One load or unload; via_links are the links travelled from the previous stop (or start).
+
+    ``depot_id`` is the depot the cargo comes from and ``need_id`` the need it goes to, for
+    transfer stops at a hub as for the others.
+    """
 
     node_id: str
     action: StopAction
@@ -48,13 +56,20 @@ class VehicleRoute:
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """Kilograms of a need taken from a depot by a vehicle; eta_s is the unload arrival."""
+    """Kilograms of a need taken from a depot by a vehicle; eta_s is the unload arrival.
+
+    ``vehicle_id`` is the vehicle that unloads at the need. For cargo carried by a multimodal
+    chain, ``hub_node_id`` is the hub it went through and ``trunk_vehicle_id`` the vehicle
+    that loaded it at the depot and brought it to the hub (both None for a direct delivery).
+    """
 
     need_id: str
     depot_id: str
     vehicle_id: str
     quantity_kg: int
     eta_s: int
+    hub_node_id: str | None = None
+    trunk_vehicle_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,24 @@
 """plan_deliveries: network, allocation, OR-Tools routing and plan assembly in one call.
 
-Problems of today's sizes go through one routing model of every task (``_plan_direct``).
+Problems of today's sizes go through one routing model of every task (``_plan_direct``);
+with hubs, trunk legs to hubs for what the allocation cannot source join that model, road
+legs from the hubs follow, and a second round of chains takes what is still short
+(``chains``).
 Above ``SolverParams.decompose_above_tasks`` estimated tasks the same entry point plans by
-decomposition (``decomposition.plan_decomposed``): same output, same reasons.
+decomposition (``decomposition.plan_decomposed``): same output, same reasons, but no chains
+(that path ignores hubs; its physical limit still counts them).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from services.dispatch.routing.allocation import allocate
 from services.dispatch.routing.assembly import Part, assemble, build_routing, warm_start
 from services.dispatch.routing.bound import delivery_bound
+from services.dispatch.routing.chains import add_chains, allocated, carry_on, offer_trunks
 from services.dispatch.routing.decomposition import plan_decomposed, uses_decomposition
 from services.dispatch.routing.network import Network
 from services.dispatch.routing.ortools_solver import RoutingSolution, solve
@@ -64,17 +71,29 @@ def plan_deliveries_anytime(
 
 
 def _plan_direct(problem: LogisticsProblem, params: SolverParams) -> LogisticsPlan:
+    started = time.monotonic()
     network = Network(problem)
     allocation = allocate(problem, network, params)
-    layout, routing_problem = build_routing(problem, network, allocation)
+    offer = None
+    routed = allocation
+    if problem.hubs:
+        # Trunk legs for what the allocation cannot source compete with the direct tasks
+        # for the vehicles in one routing model, by the same priority-tiered penalties.
+        offer = offer_trunks(problem, network, params, allocated(allocation), allocation.shortfalls)
+        routed = replace(allocation, tasks=allocation.tasks + offer.tasks)
+    layout, routing_problem = build_routing(problem, network, routed)
     if routing_problem is None:
         solution = RoutingSolution(True, 0, (), ())
     else:
         solution = solve(routing_problem, params, warm_start(layout, problem.previous))
-    return assemble(
-        problem,
-        network,
-        allocation.shortfalls,
-        [Part(layout, solution)],
-        delivery_bound(problem),
-    )
+    parts = [Part(layout, solution)]
+    shortfalls = list(allocation.shortfalls)
+    if offer is not None:
+        stop_at = None if params.time_limit_s is None else started + params.time_limit_s
+        parts, shortfalls = carry_on(
+            problem, network, params, parts, routing_problem, offer, stop_at, share=0.5
+        )
+        # A second round for what is still short (tasks the router dropped, say), with the
+        # vehicles as the first round leaves them.
+        parts, shortfalls = add_chains(problem, network, params, parts, shortfalls, stop_at)
+    return assemble(problem, network, shortfalls, parts, delivery_bound(problem))

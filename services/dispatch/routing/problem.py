@@ -18,6 +18,10 @@ PRIORITIES: tuple[Priority, ...] = get_args(Priority)
 OWNERS: tuple[Owner, ...] = get_args(Owner)
 CLASSIFICATIONS: tuple[Classification, ...] = get_args(Classification)
 LINK_STATES: tuple[LinkState, ...] = get_args(LinkState)
+TRUNK_MODES: frozenset[Mode] = frozenset({"rail", "water", "air"})
+"""Modes of a multimodal chain's trunk leg, from a depot to a hub."""
+LAST_MODES: frozenset[Mode] = frozenset({"road"})
+"""Modes of a multimodal chain's last leg, from a hub to the need."""
 
 
 class FrozenMap(Mapping[str, int]):
@@ -220,6 +224,29 @@ class PreviousLeg:
 
 
 @dataclass(frozen=True, slots=True)
+class Hub:
+    """A transshipment point at a node: cargo one vehicle unloads here another may load.
+
+    ``transfer_s`` is the time between the end of the unloading (arrival + ``handling_s``)
+    and the moment the cargo can be loaded onto the next vehicle. ``throughput_kg`` is the
+    most the hub can transship over the whole planning horizon (kilograms unloaded here to
+    be carried on; a limit over the plan, not a rate); 0 closes it, None means no limit.
+    """
+
+    node_id: str
+    transfer_s: int
+    throughput_kg: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_id("hub", self.node_id)
+        _require(self.transfer_s >= 0, f"hub {self.node_id}: transfer_s must be >= 0")
+        _require(
+            self.throughput_kg is None or self.throughput_kg >= 0,
+            f"hub {self.node_id}: throughput_kg must be >= 0",
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class LogisticsProblem:
     """Everything the planner needs; time zero is now, handling_s is load/unload time per stop.
 
@@ -227,6 +254,10 @@ class LogisticsProblem:
     their vehicles would drive them (legs of vehicles, needs or depots no longer in the problem
     are ignored); ``churn_cost_per_t`` (in the currency of ``cost_per_km``) is what changing
     the vehicle or depot of one tonne of such a need costs the new plan.
+
+    ``hubs`` are the transshipment points multimodal chains may use (``chains.py``): a trunk
+    leg by rail, water or air from a depot to a hub, then a road leg from the hub to the need.
+    Without hubs the planner plans exactly as before they existed.
     """
 
     nodes: tuple[Node, ...]
@@ -237,15 +268,17 @@ class LogisticsProblem:
     handling_s: int = 1800
     previous: tuple[PreviousLeg, ...] = ()
     churn_cost_per_t: float = 0.0
+    hubs: tuple[Hub, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("nodes", "links", "depots", "needs", "vehicles", "previous"):
+        for name in ("nodes", "links", "depots", "needs", "vehicles", "previous", "hubs"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         _check_unique("node", [n.id for n in self.nodes])
         _check_unique("link", [link.id for link in self.links])
         _check_unique("depot", [d.id for d in self.depots])
         _check_unique("need", [n.id for n in self.needs])
         _check_unique("vehicle", [v.id for v in self.vehicles])
+        _check_unique("hub", [h.node_id for h in self.hubs])
         _require(self.handling_s >= 0, "problem: handling_s must be >= 0")
         _require(
             math.isfinite(self.churn_cost_per_t) and self.churn_cost_per_t >= 0,
@@ -265,3 +298,5 @@ class LogisticsProblem:
                 vehicle.start_node in known,
                 f"vehicle {vehicle.id}: unknown start node {vehicle.start_node}",
             )
+        for hub in self.hubs:
+            _require(hub.node_id in known, f"hub {hub.node_id}: unknown node {hub.node_id}")

@@ -31,7 +31,9 @@ def check_plan(problem: LogisticsProblem, plan: LogisticsPlan) -> None:
         vehicle = vehicles[route.vehicle_id]
         load = 0
         for stop in route.stops:
-            load += stop.quantity_kg if stop.action == "load" else -stop.quantity_kg
+            load += (
+                stop.quantity_kg if stop.action in ("load", "transfer_load") else -stop.quantity_kg
+            )
             assert 0 <= load <= vehicle.capacity_kg
             assert not closed & set(stop.via_links)
             assert stop.need_id is not None
