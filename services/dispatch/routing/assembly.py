@@ -13,6 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from services.dispatch.routing.allocation import (
     PRIORITY_RANK,
     AllocationResult,
@@ -286,35 +289,44 @@ def build_routing(
         return layout, None
     locations, horizon = f.locations, f.horizon
 
-    def leg(mode: Mode, a: str | None, b: str | None) -> Path | None:
-        if a is None or b is None:
-            return Path(0, 0.0, ())
-        return network.leg(mode, a, b)
-
-    legs: dict[Mode, list[list[Path | None]]] = {}
-    for mode in {v.mode for v in layout.vehicles}:
-        legs[mode] = [[leg(mode, a, b) for b in locations] for a in locations]
-
+    # Many locations share a place (the tasks of one need, the vehicles of one base): legs
+    # are looked up once per pair of places, and the matrices built with numpy from them.
+    places = sorted({loc for loc in locations if loc is not None})
+    slot = {place: k for k, place in enumerate(places)}
+    none_slot = len(places)  # the route ends: free to and from everywhere
+    at = np.array([none_slot if loc is None else slot[loc] for loc in locations])
+    size = len(places) + 1
     first_task_node = len(layout.vehicles) + 1
+    leaving = (np.arange(len(locations)) >= first_task_node)[:, None] & (at[:, None] != at)
+    tables: dict[Mode, tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64], npt.NDArray[np.float64]]]
+    tables = {}
+    for mode in {v.mode for v in layout.vehicles}:
+        reach = np.ones((size, size), dtype=np.bool_)
+        length = np.zeros((size, size), dtype=np.int64)
+        effective = np.zeros((size, size), dtype=np.float64)
+        for a, source in enumerate(places):
+            for b, target in enumerate(places):
+                path = network.leg(mode, source, target)
+                if path is None:
+                    reach[a, b] = False
+                else:
+                    length[a, b], effective[a, b] = path.length_m, path.effective_m
+        cells = np.ix_(at, at)
+        tables[mode] = (reach[cells], length[cells], effective[cells])
 
     def grid(mode: Mode, unreachable: int, measure: str, factor: float) -> Matrix:
-        rows: list[tuple[int, ...]] = []
-        for i, row in enumerate(legs[mode]):
-            cells: list[int] = []
-            for j, path in enumerate(row):
-                if path is None:
-                    cells.append(unreachable)
-                elif measure == "time":
-                    # Handling is paid once per visit to a place, not once per task there, so
-                    # it rides on the arc that leaves the place (service times stay zero).
-                    leaving = i >= first_task_node and locations[i] != locations[j]
-                    cells.append(path.travel_s(factor) + (problem.handling_s if leaving else 0))
-                elif measure == "distance":
-                    cells.append(path.length_m)
-                else:
-                    cells.append(round(path.length_m * factor * _CENTS / 1000))
-            rows.append(tuple(cells))
-        return tuple(rows)
+        reach, length, effective = tables[mode]
+        if measure == "time":
+            # As Path.travel_s, cell by cell. Handling is paid once per visit to a place, not
+            # once per task there, so it rides on the arc that leaves the place (service
+            # times stay zero).
+            values = np.ceil(effective * 3.6 / factor - 1e-9).astype(np.int64)
+            values += np.where(leaving, problem.handling_s, 0)
+        elif measure == "distance":
+            values = length
+        else:
+            values = np.rint(length * factor * _CENTS / 1000).astype(np.int64)
+        return tuple(map(tuple, np.where(reach, values, unreachable).tolist()))
 
     time_matrices = tuple(grid(mode, horizon + 1, "time", speed) for mode, speed in f.time_classes)
     distance_matrices = tuple(grid(mode, 0, "distance", 0.0) for mode, _ in f.time_classes)
