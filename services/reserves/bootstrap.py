@@ -9,7 +9,7 @@ from faststream import FastStream
 from contracts import streams
 from contracts.catalogue import INGRESS_TYPES
 from services.reserves.adapters import tables
-from services.reserves.app.handlers import HANDLED, handle
+from services.reserves.app.handlers import HANDLED, HOOKS, handle
 from services.runtime.service import ServiceRuntime, ServiceSpec
 from services.runtime.settings import ServiceSettings
 
@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
         streams.DISPATCH: HANDLED - INGRESS_TYPES,
     },
     migrations=Path(__file__).parent / "migrations",
+    hooks=HOOKS,
 )
 
 

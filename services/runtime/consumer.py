@@ -11,9 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.catalogue import Event, parse_event
 from contracts.envelope import Envelope, Mode
@@ -25,6 +27,20 @@ from services.runtime.wire import EVENT_FIELD
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event, Transaction], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionHooks:
+    """A service's own steps around its handlers, in every transaction that runs them.
+
+    ``prefetch`` runs before the first handler with the events about to be applied (those of
+    a read, or the one event retried alone): load and lock at once what they touch.
+    ``before_commit`` runs after the last handler, before the outbox rows: write back what the
+    handlers left in memory. A pair, so that state one defers the other always writes.
+    """
+
+    prefetch: Callable[[AsyncSession, Sequence[Event]], Awaitable[None]]
+    before_commit: Callable[[AsyncSession], Awaitable[None]]
 
 
 class _AlreadyApplied(Exception):
@@ -84,6 +100,7 @@ class EntryProcessor:
         mode: Mode,
         max_deliveries: int,
         on_committed: Callable[[], None] = lambda: None,
+        hooks: TransactionHooks | None = None,
     ) -> None:
         self.service = service
         self.group = group
@@ -97,6 +114,7 @@ class EntryProcessor:
         self._mode = mode
         self._max = max_deliveries
         self._on_committed = on_committed
+        self._hooks = hooks
 
     def _keys(self, stream: str) -> tuple[str, str]:
         return f"{self.group}:attempts:{stream}", f"{self.group}:errors:{stream}"
@@ -223,36 +241,20 @@ class EntryProcessor:
         applied: list[_Ready] = []
         try:
             async with self._sessions() as session, session.begin():
-                seen = set(
-                    await session.scalars(
-                        select(self._inbox.c.event_id).where(
-                            self._inbox.c.event_id.in_([r.event.id for r in ready])
-                        )
-                    )
-                )
-                emitted: list[Envelope] = []
+                claimed = await self._claim(session, stream, [r.event for r in ready])
                 for r in ready:
-                    if r.event.id in seen:
-                        continue
-                    seen.add(r.event.id)  # the same event twice in one read applies once
+                    if r.event.id in claimed:
+                        claimed.discard(r.event.id)  # the same event twice in one read: once
+                        applied.append(r)
+                emitted: list[Envelope] = []
+                if applied and self._hooks is not None:
+                    await self._hooks.prefetch(session, [r.event for r in applied])
+                for r in applied:
                     tx = Transaction(session, Cause.of(r.event), f"/hinterland/{self.service}")
                     await self._handler(r.event, tx)
                     emitted.extend(tx.emitted)
-                    applied.append(r)
-                if applied:
-                    now = datetime.now(UTC)
-                    await session.execute(
-                        insert(self._inbox),
-                        [
-                            {
-                                "event_id": r.event.id,
-                                "stream": stream,
-                                "event_type": r.event.type,
-                                "processed_at": now,
-                            }
-                            for r in applied
-                        ],
-                    )
+                if applied and self._hooks is not None:
+                    await self._hooks.before_commit(session)
                 await outbox.store(session, self._outbox, self._out_stream, emitted)
         except Exception as exc:
             log.info("%s: batch of %d failed (%r); one by one", self.service, len(ready), exc)
@@ -261,6 +263,30 @@ class EntryProcessor:
         if applied:
             self._on_committed()
         return {r.entry_id for r in applied}
+
+    async def _claim(self, session: AsyncSession, stream: str, events: Sequence[Event]) -> set[str]:
+        """Insert the inbox rows of those events not applied before; the event ids inserted.
+
+        One INSERT .. ON CONFLICT DO NOTHING RETURNING (PostgreSQL and SQLite both have it):
+        a primary key probe per event, where a SELECT .. IN of the read's ids is planned
+        generically once prepared and may scan the whole inbox. As in ``_apply``, a concurrent
+        delivery of the same event waits on the first's row, then finds it taken.
+        """
+        now = datetime.now(UTC)
+        rows = {
+            e.id: {"event_id": e.id, "stream": stream, "event_type": e.type, "processed_at": now}
+            for e in events
+        }
+        stmt: Any = (
+            pg_insert(self._inbox)
+            if session.get_bind().dialect.name == "postgresql"
+            else sqlite_insert(self._inbox)
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(
+            self._inbox.c.event_id
+        )
+        # In key order, so two transactions claiming overlapping ids queue instead of deadlock.
+        return set(await session.scalars(stmt, [rows[k] for k in sorted(rows)]))
 
     async def _apply(self, event: Event, stream: str) -> bool:
         """Apply in one transaction; False if the event id was applied before.
@@ -281,8 +307,12 @@ class EntryProcessor:
                     )
                 except IntegrityError as exc:
                     raise _AlreadyApplied from exc
+                if self._hooks is not None:
+                    await self._hooks.prefetch(session, [event])
                 tx = Transaction(session, Cause.of(event), f"/hinterland/{self.service}")
                 await self._handler(event, tx)
+                if self._hooks is not None:
+                    await self._hooks.before_commit(session)
                 await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
         except _AlreadyApplied:
             return False

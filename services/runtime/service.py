@@ -23,7 +23,7 @@ from contracts.catalogue import STREAM_TYPES
 from contracts.streams import namespaced
 from services.runtime import db, migrate
 from services.runtime.bus import connection_options, redis_client
-from services.runtime.consumer import EntryProcessor, Handler
+from services.runtime.consumer import EntryProcessor, Handler, TransactionHooks
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import ServiceSettings
 
@@ -49,6 +49,8 @@ class ServiceSpec:
     handled_types: Mapping[str, frozenset[str]]
     """Per input stream, the event types this service applies; others are acked and skipped."""
     migrations: Path
+    hooks: TransactionHooks | None = None
+    """Run around the handlers in each transaction (see TransactionHooks); None: no steps."""
 
 
 BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
@@ -90,6 +92,7 @@ class ServiceRuntime:
             mode=s.mode,
             max_deliveries=s.max_deliveries,
             on_committed=self._committed,
+            hooks=self.spec.hooks,
         )
         self.broker = self._build_broker()
 

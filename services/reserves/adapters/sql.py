@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reserves.adapters import tables as t
@@ -12,40 +15,50 @@ from services.reserves.domain.model import Depot, StockLine
 from services.runtime.sql import upsert
 
 
-async def load_depot(session: AsyncSession, depot_id: str) -> Depot | None:
-    """The depot and its stock, its row locked until commit.
+async def load_depots(session: AsyncSession, depot_ids: Collection[str]) -> dict[str, Depot]:
+    """The depots (those that exist) and their stock, their rows locked until commit.
 
     Two readers (ingress and dispatch.events) change the same stock lines; without the lock
     the later commit would write back what it read before the earlier one (a lost update).
-    SQLite has no row locks: there its single writer serialises the transactions.
+    The rows are locked in depot id order, so two transactions locking several depots each
+    cannot each hold one the other waits for. The stock is read after the lock is granted, so
+    it includes what the previous holder committed. SQLite has no row locks: there its single
+    writer serialises the transactions.
     """
-    query = select(t.depots).where(t.depots.c.depot_id == depot_id).with_for_update()
-    row = (await session.execute(query)).first()
-    if row is None:
-        return None
-    lines = (await session.execute(select(t.stock).where(t.stock.c.depot_id == depot_id))).all()
-    return Depot(
-        depot_id=row.depot_id,
-        name=row.name,
-        node_id=row.node_id,
-        tier=row.tier,
-        owner=row.owner,
-        status=row.status,
-        classification=row.classification,
-        lost_by=row.lost_by,
-        stock={
-            r.commodity: StockLine(
-                r.commodity,
-                r.on_hand_kg,
-                r.reserved_kg,
-                r.in_transit_kg,
-                r.delivered_kg,
-                r.adjusted_in_kg,
-                r.adjusted_out_kg,
-            )
-            for r in lines
-        },
+    query = (
+        select(t.depots)
+        .where(t.depots.c.depot_id.in_(sorted(depot_ids)))
+        .order_by(t.depots.c.depot_id)
+        .with_for_update()
     )
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return {}
+    depots = {
+        row.depot_id: Depot(
+            depot_id=row.depot_id,
+            name=row.name,
+            node_id=row.node_id,
+            tier=row.tier,
+            owner=row.owner,
+            status=row.status,
+            classification=row.classification,
+            lost_by=row.lost_by,
+        )
+        for row in rows
+    }
+    lines = await session.execute(select(t.stock).where(t.stock.c.depot_id.in_(list(depots))))
+    for r in lines:
+        depots[r.depot_id].stock[r.commodity] = StockLine(
+            r.commodity,
+            r.on_hand_kg,
+            r.reserved_kg,
+            r.in_transit_kg,
+            r.delivered_kg,
+            r.adjusted_in_kg,
+            r.adjusted_out_kg,
+        )
+    return depots
 
 
 async def depots_lost_by(session: AsyncSession, cause: str) -> list[str]:
@@ -62,40 +75,66 @@ async def depots_at(session: AsyncSession, node_ids: list[str]) -> list[str]:
     return [r.depot_id for r in rows]
 
 
-async def save_depot(session: AsyncSession, depot: Depot) -> None:
-    """Write the depot's own row (registration, status); stock lines go through save_line."""
-    await upsert(
+async def save_depots(session: AsyncSession, depots: Sequence[Depot]) -> None:
+    """Write the depots' own rows (registration, status); stock lines go through save_lines."""
+    await upsert_many(
         session,
         t.depots,
-        {"depot_id": depot.depot_id},
-        {
-            "name": depot.name,
-            "node_id": depot.node_id,
-            "tier": depot.tier,
-            "owner": depot.owner,
-            "status": depot.status,
-            "classification": depot.classification,
-            "lost_by": depot.lost_by,
-        },
+        [
+            {
+                "depot_id": depot.depot_id,
+                "name": depot.name,
+                "node_id": depot.node_id,
+                "tier": depot.tier,
+                "owner": depot.owner,
+                "status": depot.status,
+                "classification": depot.classification,
+                "lost_by": depot.lost_by,
+            }
+            for depot in depots
+        ],
     )
 
 
-async def save_line(session: AsyncSession, depot: Depot, commodity: str) -> None:
-    """Write one stock line: every stock change touches exactly one commodity."""
-    line = depot.line(commodity)
-    await upsert(
+async def save_lines(session: AsyncSession, lines: Sequence[tuple[str, StockLine]]) -> None:
+    """Write stock lines, each given with its depot id."""
+    await upsert_many(
         session,
         t.stock,
-        {"depot_id": depot.depot_id, "commodity": commodity},
-        {
-            "on_hand_kg": line.on_hand_kg,
-            "reserved_kg": line.reserved_kg,
-            "in_transit_kg": line.in_transit_kg,
-            "delivered_kg": line.delivered_kg,
-            "adjusted_in_kg": line.adjusted_in_kg,
-            "adjusted_out_kg": line.adjusted_out_kg,
-        },
+        [
+            {
+                "depot_id": depot_id,
+                "commodity": line.commodity,
+                "on_hand_kg": line.on_hand_kg,
+                "reserved_kg": line.reserved_kg,
+                "in_transit_kg": line.in_transit_kg,
+                "delivered_kg": line.delivered_kg,
+                "adjusted_in_kg": line.adjusted_in_kg,
+                "adjusted_out_kg": line.adjusted_out_kg,
+            }
+            for depot_id, line in lines
+        ],
     )
+
+
+async def upsert_many(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert the rows, or update those whose primary key exists: one executemany statement.
+
+    INSERT .. ON CONFLICT DO UPDATE, which PostgreSQL and SQLite (3.24+) both have.
+    """
+    if not rows:
+        return
+    key = [c.name for c in table.primary_key.columns]
+    values = [c.name for c in table.columns if c.name not in key]
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = pg_insert(table)
+    else:
+        stmt = sqlite_insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=key, set_={name: stmt.excluded[name] for name in values}
+    )
+    await session.execute(stmt, list(rows))
 
 
 async def reservation(session: AsyncSession, reservation_id: str) -> Row[Any] | None:

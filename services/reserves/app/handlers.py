@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import dispatch as d
 from contracts import execution as ex
@@ -12,13 +14,18 @@ from contracts import reserves as r
 from contracts.catalogue import Event, type_name
 from contracts.common import to_kg
 from services.reserves.adapters import sql
+from services.reserves.adapters.unit_of_work import UnitOfWork
 from services.reserves.domain.model import Depot, Rejected
-from services.runtime.consumer import Unprocessable
+from services.runtime.consumer import TransactionHooks, Unprocessable
 from services.runtime.transaction import Transaction
 
 
+def _uow(tx: Transaction) -> UnitOfWork:
+    return UnitOfWork.of(tx.session)
+
+
 async def _depot(tx: Transaction, depot_id: str) -> Depot:
-    depot = await sql.load_depot(tx.session, depot_id)
+    depot = await _uow(tx).depot(depot_id)
     if depot is None:
         raise Unprocessable(f"unknown depot {depot_id!r}: register it first")
     return depot
@@ -42,7 +49,7 @@ async def _publish_level(tx: Transaction, depot: Depot, commodity: str) -> None:
 
 async def register_depot(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
     data = evt.data
-    depot = await sql.load_depot(tx.session, data.depot_id) or Depot(
+    depot = await _uow(tx).depot(data.depot_id) or Depot(
         data.depot_id, data.name, data.node_id, data.tier, data.owner
     )
     depot.name, depot.node_id, depot.tier, depot.owner = (
@@ -52,7 +59,7 @@ async def register_depot(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
         data.owner,
     )
     depot.classification = evt.classification
-    await sql.save_depot(tx.session, depot)
+    _uow(tx).depot_changed(depot)
     tx.emit(r.DepotRegisteredV1, data, subject=data.depot_id)
 
 
@@ -60,7 +67,7 @@ async def report_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
     data = evt.data
     depot = await _depot(tx, data.depot_id)
     depot.report_level(data.commodity, to_kg(data.quantity, data.unit))
-    await sql.save_line(tx.session, depot, data.commodity)
+    _uow(tx).line_changed(depot, data.commodity)
     await _publish_level(tx, depot, data.commodity)
 
 
@@ -68,7 +75,7 @@ async def reserve(evt: d.ReservationRequestedV1, tx: Transaction) -> None:
     data = evt.data
     if await sql.reservation(tx.session, data.reservation_id) is not None:
         return  # one answer per reservation id, however often it is asked
-    depot = await sql.load_depot(tx.session, data.depot_id)
+    depot = await _uow(tx).depot(data.depot_id)
     outcome = (
         depot.reserve(data.commodity, data.quantity_kg)
         if depot is not None
@@ -102,7 +109,7 @@ async def reserve(evt: d.ReservationRequestedV1, tx: Transaction) -> None:
         )
         return
     assert depot is not None
-    await sql.save_line(tx.session, depot, data.commodity)
+    _uow(tx).line_changed(depot, data.commodity)
     tx.emit(
         r.StockReservedV1,
         r.StockReserved(
@@ -124,7 +131,7 @@ async def release(evt: d.ReleaseRequestedV1, tx: Transaction) -> None:
         return  # nothing held: releasing is idempotent
     depot = await _depot(tx, row.depot_id)
     depot.release(row.commodity, row.quantity_kg)
-    await sql.save_line(tx.session, depot, row.commodity)
+    _uow(tx).line_changed(depot, row.commodity)
     await sql.set_reservation_status(tx.session, row.reservation_id, "released")
     tx.emit(
         r.StockReleasedV1,
@@ -199,7 +206,7 @@ async def _move(tx: Transaction, order_id: str, cargo: ex.Cargo, loading: bool) 
         depot.load(cargo.commodity, cargo.quantity_kg)
     else:
         depot.deliver(cargo.commodity, cargo.quantity_kg)
-    await sql.save_line(tx.session, depot, cargo.commodity)
+    _uow(tx).line_changed(depot, cargo.commodity)
     left = cargo.quantity_kg
     for row in rows:
         take = min(left, getattr(row, upto) - getattr(row, done))
@@ -219,13 +226,15 @@ async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> No
             await _move(tx, p.order_id, cargo, loading=p.stage == "loaded")
     elif p.stage == "broken_down":
         # What was loaded stays in transit with the vehicle; what was not loaded is freed.
-        for row in await sql.order_reservations(tx.session, p.order_id):
+        rows = await sql.order_reservations(tx.session, p.order_id)
+        await _uow(tx).load({row.depot_id for row in rows})
+        for row in rows:
             if row.status != "dispatched" or row.quantity_kg == row.loaded_kg:
                 continue
             not_loaded = row.quantity_kg - row.loaded_kg
             depot = await _depot(tx, row.depot_id)
             depot.release(row.commodity, not_loaded)
-            await sql.save_line(tx.session, depot, row.commodity)
+            _uow(tx).line_changed(depot, row.commodity)
             await sql.upsert_reservation(
                 tx.session,
                 row.reservation_id,
@@ -247,12 +256,13 @@ async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> No
 
 async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
     data = evt.data
-    hit = sorted(set(data.depots) | set(await sql.depots_at(tx.session, list(data.nodes))))
+    hit = sorted(set(data.depots) | set(await _uow(tx).depots_at(list(data.nodes))))
+    await _uow(tx).load(hit)
     for depot_id in hit:
-        depot = await sql.load_depot(tx.session, depot_id)
+        depot = await _uow(tx).depot(depot_id)
         if depot is None or not depot.lose(data.disruption_id):
             continue
-        await sql.save_depot(tx.session, depot)
+        _uow(tx).depot_changed(depot)
         tx.emit(
             r.DepotStatusChangedV1,
             r.DepotStatusChanged(depot_id=depot_id, status="lost", cause=data.disruption_id),
@@ -263,10 +273,12 @@ async def disruption(evt: i.DisruptionReportedV1, tx: Transaction) -> None:
 
 async def disruption_withdrawn(evt: i.DisruptionWithdrawnV1, tx: Transaction) -> None:
     cause = evt.data.disruption_id
-    for depot_id in await sql.depots_lost_by(tx.session, cause):
+    lost = await _uow(tx).depots_lost_by(cause)
+    await _uow(tx).load(lost)
+    for depot_id in lost:
         depot = await _depot(tx, depot_id)
         if depot.restore(cause):
-            await sql.save_depot(tx.session, depot)
+            _uow(tx).depot_changed(depot)
             tx.emit(
                 r.DepotStatusChangedV1,
                 r.DepotStatusChanged(
@@ -291,4 +303,35 @@ HANDLED = frozenset(_HANDLERS)
 
 
 async def handle(event: Event, tx: Transaction) -> None:
+    uow = _uow(tx)
     await _HANDLERS[event.type](event, tx)
+    if not uow.deferred:  # no before_commit will come (a processor without HOOKS)
+        await uow.flush()
+
+
+def _depots_named(event: Event) -> Iterator[str]:
+    """The depots an event names (others, found through reservations, load as they come)."""
+    data = event.data
+    if isinstance(data, r.StockLevelReported | r.DepotRegistered | d.ReservationRequested):
+        yield data.depot_id
+    elif isinstance(data, ex.OrderProgressReported) and data.stage in ("loaded", "unloaded"):
+        yield from (cargo.depot_id for cargo in data.cargo)
+    elif isinstance(data, i.DisruptionReported):
+        yield from data.depots
+
+
+async def prefetch(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Lock and load every depot the events name, in one ordered statement (and one for stock);
+    their changes are then written once, by before_commit."""
+    uow = UnitOfWork.of(session)
+    uow.deferred = True
+    await uow.load({depot_id for event in events for depot_id in _depots_named(event)})
+
+
+async def before_commit(session: AsyncSession) -> None:
+    uow = UnitOfWork.take(session)
+    if uow is not None:
+        await uow.flush()
+
+
+HOOKS = TransactionHooks(prefetch=prefetch, before_commit=before_commit)
