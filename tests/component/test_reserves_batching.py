@@ -52,8 +52,8 @@ T0 = "2026-05-12T06:00:00+00:00"
 INGRESS, DISPATCH = streams.INGRESS, streams.DISPATCH
 
 
-def _meta(event_id: str) -> dict[str, Any]:
-    return {"id": event_id, "source": "/test", "time": T0, "correlationid": "batching"}
+def _meta(event_id: str, time: str = T0) -> dict[str, Any]:
+    return {"id": event_id, "source": "/test", "time": time, "correlationid": "batching"}
 
 
 def depot(depot_id: str, node_id: str = "N-1") -> DepotRegisteredV1:
@@ -65,9 +65,11 @@ def depot(depot_id: str, node_id: str = "N-1") -> DepotRegisteredV1:
     )
 
 
-def report(event_id: str, depot_id: str, tonnes: float, commodity: str = "water") -> Envelope:
+def report(
+    event_id: str, depot_id: str, tonnes: float, commodity: str = "water", time: str = T0
+) -> Envelope:
     return StockLevelReportedV1(
-        **_meta(event_id),
+        **_meta(event_id, time),
         data=StockLevelReported(depot_id=depot_id, commodity=commodity, quantity=tonnes, unit="t"),
     )
 
@@ -215,6 +217,34 @@ async def test_many_reports_for_one_line_apply_in_order_with_one_read_and_one_wr
     assert sent(during, "UPDATE", tables.stock) == 0
     assert sent(during, "INSERT", tables.inbox) == 1
     assert sent(during, "INSERT", tables.outbox) == 1
+
+
+async def test_a_count_taken_before_the_count_in_force_changes_nothing(world: World) -> None:
+    """A report that arrives late (redelivered after a crash, reclaimed after newer ones were
+    applied) must not overwrite a later count: counts apply in the order they were taken."""
+    assert await world.apply(INGRESS, depot("D-1")) == ["applied"]
+    at = "2026-05-12T06:{:02d}:00+00:00".format
+    # In one read: the 06:05 count, then one taken at 06:03 that arrived after it.
+    kinds = await world.apply(
+        INGRESS, report("r-5", "D-1", 5, time=at(5)), report("r-3", "D-1", 3, time=at(3))
+    )
+    assert kinds == ["applied", "applied"]  # both taken off the bus, exactly once
+    [line] = (await world.lines()).values()
+    assert line.on_hand_kg == 5_000
+    # In a later read: another stale one, then a count taken at the same minute as the one in
+    # force (the later arrival wins a tie) and a newer one.
+    await world.apply(INGRESS, report("r-4", "D-1", 4, time=at(4)))
+    assert (await world.lines())[("D-1", "water")].on_hand_kg == 5_000
+    await world.apply(INGRESS, report("r-5b", "D-1", 6, time=at(5)))
+    assert (await world.lines())[("D-1", "water")].on_hand_kg == 6_000
+    await world.apply(INGRESS, report("r-7", "D-1", 7, time=at(7)))
+    line = (await world.lines())[("D-1", "water")]
+    assert line.on_hand_kg == 7_000
+    assert (line.adjusted_in_kg, line.adjusted_out_kg) == (7_000, 0)
+    assert balanced(line)
+    # A level is published for each count that took effect, none for the stale ones.
+    levels = [e["data"]["quantity"] for e in (await world.outbox())[1:]]
+    assert levels == [5_000, 6_000, 7_000]
 
 
 async def test_a_read_over_several_depots_loads_them_in_one_statement_and_writes_each_line(

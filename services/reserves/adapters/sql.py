@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, select
@@ -57,8 +58,16 @@ async def load_depots(session: AsyncSession, depot_ids: Collection[str]) -> dict
             r.delivered_kg,
             r.adjusted_in_kg,
             r.adjusted_out_kg,
+            _aware(r.counted_at),
         )
     return depots
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 async def depots_lost_by(session: AsyncSession, cause: str) -> list[str]:
@@ -111,6 +120,7 @@ async def save_lines(session: AsyncSession, lines: Sequence[tuple[str, StockLine
                 "delivered_kg": line.delivered_kg,
                 "adjusted_in_kg": line.adjusted_in_kg,
                 "adjusted_out_kg": line.adjusted_out_kg,
+                "counted_at": line.counted_at,
             }
             for depot_id, line in lines
         ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table
+from sqlalchemy import BigInteger, Column, DateTime, MetaData, String, Table
 
 from services.runtime.tables import inbox_table, outbox_table
 
@@ -32,6 +32,7 @@ stock = Table(
     Column("delivered_kg", BigInteger, nullable=False, server_default="0"),
     Column("adjusted_in_kg", BigInteger, nullable=False, server_default="0"),
     Column("adjusted_out_kg", BigInteger, nullable=False, server_default="0"),
+    Column("counted_at", DateTime(timezone=True), nullable=True),
 )
 
 reservations = Table(

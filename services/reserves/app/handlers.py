@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from services.reserves.adapters.unit_of_work import UnitOfWork
 from services.reserves.domain.model import Depot, Rejected
 from services.runtime.consumer import TransactionHooks, Unprocessable
 from services.runtime.transaction import Transaction
+
+log = logging.getLogger(__name__)
 
 
 def _uow(tx: Transaction) -> UnitOfWork:
@@ -66,7 +69,16 @@ async def register_depot(evt: r.DepotRegisteredV1, tx: Transaction) -> None:
 async def report_level(evt: r.StockLevelReportedV1, tx: Transaction) -> None:
     data = evt.data
     depot = await _depot(tx, data.depot_id)
-    depot.report_level(data.commodity, to_kg(data.quantity, data.unit))
+    if depot.report_level(data.commodity, to_kg(data.quantity, data.unit), evt.time) is None:
+        log.info(
+            "stock report %s for %s %s is stale (counted %s, the count in force %s): ignored",
+            evt.id,
+            data.depot_id,
+            data.commodity,
+            evt.time.isoformat(),
+            depot.line(data.commodity).counted_at,
+        )
+        return
     _uow(tx).line_changed(depot, data.commodity)
     await _publish_level(tx, depot, data.commodity)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 DepotStatus = Literal["operational", "lost"]
@@ -31,6 +32,8 @@ class StockLine:
     delivered_kg: int = 0
     adjusted_in_kg: int = 0
     adjusted_out_kg: int = 0
+    counted_at: datetime | None = None
+    """When the count in force was taken (the time of its report); None: never counted."""
 
     @property
     def balanced(self) -> bool:
@@ -70,11 +73,22 @@ class Depot:
     def line(self, commodity: str) -> StockLine:
         return self.stock.setdefault(commodity, StockLine(commodity, 0))
 
-    def report_level(self, commodity: str, on_hand_kg: int) -> StockLine:
-        """An absolute count from the depot; reservations already held stay held."""
+    def report_level(
+        self, commodity: str, on_hand_kg: int, counted_at: datetime | None = None
+    ) -> StockLine | None:
+        """An absolute count from the depot; reservations already held stay held.
+
+        Counts apply in the order they were taken, not the order they arrive: one taken before
+        the count in force is stale (a report redelivered after a crash, or held up on the
+        way, would otherwise overwrite a later count) and changes nothing; returns None then.
+        """
         if on_hand_kg < 0:
             raise ReservesError(f"depot {self.depot_id}: negative count for {commodity}")
         line = self.line(commodity)
+        if counted_at is not None:
+            if line.counted_at is not None and counted_at < line.counted_at:
+                return None
+            line.counted_at = counted_at
         change = on_hand_kg - line.on_hand_kg
         if change > 0:
             line.adjusted_in_kg += change

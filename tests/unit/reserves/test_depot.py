@@ -1,5 +1,7 @@
 """Depot rules: reservations never take stock below zero, and lost depots give nothing."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from services.reserves.domain.model import Depot, Rejected, Reserved, ReservesError
@@ -151,3 +153,17 @@ def test_a_depot_comes_back_only_when_the_disruption_that_lost_it_is_withdrawn()
     assert d.restore("DIS-QUAKE") is True
     assert (d.status, d.lost_by) == ("operational", None)
     assert d.restore("DIS-QUAKE") is False  # withdrawn twice: nothing more to do
+
+
+def test_a_count_taken_before_the_count_in_force_is_stale_and_changes_nothing() -> None:
+    d = depot()
+    at = [datetime(2026, 5, 12, 6, minute, tzinfo=UTC) for minute in range(4)]
+    assert d.report_level("water", 500, at[2]) is not None
+    assert d.report_level("water", 900, at[1]) is None  # taken earlier, arrived later
+    line = d.stock["water"]
+    assert (line.on_hand_kg, line.adjusted_in_kg, line.counted_at) == (500, 500, at[2])
+    assert d.report_level("water", 450, at[2]) is not None  # same moment: the later arrival
+    assert d.report_level("water", 480, at[3]) is not None
+    assert (line.on_hand_kg, line.adjusted_in_kg, line.adjusted_out_kg) == (480, 530, 50)
+    assert d.report_level("water", 100) is not None  # no time given: always applies
+    assert line.on_hand_kg == 100
