@@ -33,7 +33,12 @@ class ServiceSettings(BaseSettings):
         "Exercise runs on live infrastructure use their own, beside their stream namespace.",
     )
     mode: Literal["live", "exercise"] = "live"
-    max_records: int = Field(20, ge=1, description="Entries read per XREADGROUP call.")
+    max_records: int = Field(
+        200,
+        ge=1,
+        description="Entries read per XREADGROUP call, applied in one transaction (a read that "
+        "fails is retried one entry at a time).",
+    )
     polling_ms: int = Field(100, ge=1, description="Blocking read timeout.")
     reclaim_idle_ms: int = Field(
         5000, ge=10, description="Pending entries idle this long are reclaimed by another reader."
