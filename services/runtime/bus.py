@@ -72,11 +72,21 @@ async def stream_marks(redis: Redis, streams: Sequence[str]) -> dict[str, tuple[
     }
 
 
+def errors_key(group: str, stream: str) -> str:
+    """The hash of a group's last error per entry of a stream (set when an entry fails, removed
+    when it is finally acknowledged): an entry in it waits for a retry."""
+    return f"{group}:errors:{stream}"
+
+
 async def groups_reached(redis: Redis, marks: dict[str, tuple[int, int]]) -> bool:
-    """True if every group of each stream has read and acknowledged every entry up to its mark.
+    """True if every group of each stream has read and acknowledged every entry up to its mark,
+    or failed it and waits to retry it (``errors_key``).
 
     Unlike ``groups_caught_up`` this ignores entries added after the marks were taken, so
     under a steady stream of events it answers yes as soon as the earlier ones are applied.
+    An entry that failed (say, a vehicle's report of an order not known yet) is retried only
+    after the reclaim idle time, up to ``max_deliveries`` times: waiting for it held plans back
+    by seconds while everything else had long been applied.
     """
     streams = [s for s, mark in marks.items() if mark > (0, 0)]
     async with redis.pipeline(transaction=False) as pipe:
@@ -94,9 +104,23 @@ async def groups_reached(redis: Redis, marks: dict[str, tuple[int, int]]) -> boo
         return True
     async with redis.pipeline(transaction=False) as pipe:
         for stream, group in busy:
-            pipe.xpending(stream, group)
-        summaries = await pipe.execute()
-    return all(
-        not s["pending"] or entry_key(s["min"]) > marks[stream]
-        for (stream, _), s in zip(busy, summaries, strict=True)
-    )
+            ms, seq = marks[stream]
+            pipe.xpending_range(stream, group, min="-", max=f"{ms}-{seq}", count=_PENDING_PAGE)
+        pages = await pipe.execute()
+    waiting = [
+        (stream, group, [e["message_id"] for e in page])
+        for (stream, group), page in zip(busy, pages, strict=True)
+        if page
+    ]
+    if not waiting:
+        return True
+    if any(len(ids) == _PENDING_PAGE for _s, _g, ids in waiting):
+        return False  # a long backlog up to the mark: not reached, whatever failed in it
+    async with redis.pipeline(transaction=False) as pipe:
+        for stream, group, ids in waiting:
+            pipe.hmget(errors_key(group, stream), ids)
+        errors = await pipe.execute()
+    return all(e is not None for found in errors for e in found)
+
+
+_PENDING_PAGE = 1000

@@ -21,6 +21,7 @@ from contracts.catalogue import Event, parse_event
 from contracts.envelope import Envelope, Mode
 from contracts.streams import dead_letter
 from services.runtime import outbox
+from services.runtime.bus import errors_key
 from services.runtime.transaction import Cause, Transaction
 from services.runtime.wire import EVENT_FIELD
 
@@ -117,7 +118,7 @@ class EntryProcessor:
         self._hooks = hooks
 
     def _keys(self, stream: str) -> tuple[str, str]:
-        return f"{self.group}:attempts:{stream}", f"{self.group}:errors:{stream}"
+        return f"{self.group}:attempts:{stream}", errors_key(self.group, stream)
 
     async def process(self, stream: str, entry_id: str, data: Mapping[bytes, bytes]) -> Outcome:
         [outcome] = await self.process_batch(stream, [(entry_id, data)])

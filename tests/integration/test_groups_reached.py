@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.runtime.bus import groups_reached, stream_marks
+from services.runtime.bus import errors_key, groups_reached, stream_marks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -49,3 +49,21 @@ async def test_reached_means_read_and_acked_up_to_the_mark(redis: Redis, namespa
     await redis.xadd(b, {"n": "1"})
     assert await groups_reached(redis, marks)
     assert not await groups_reached(redis, await stream_marks(redis, [a, b]))
+
+
+async def test_an_entry_that_failed_and_waits_for_its_retry_is_not_waited_for(
+    redis: Redis, namespace: str
+) -> None:
+    a = f"{namespace}:a"
+    await redis.xgroup_create(a, "g", id="0", mkstream=True)
+    ids = [await redis.xadd(a, {"n": str(n)}) for n in range(3)]
+    marks = await stream_marks(redis, [a])
+    await redis.xreadgroup("g", "c", {a: ">"})
+    await redis.xack(a, "g", ids[0])
+    await redis.hset(errors_key("g", a), ids[1], "OrderNotYetKnown(...)")  # failed, pending
+    assert not await groups_reached(redis, marks)  # ids[2] is read, not yet applied
+    await redis.xack(a, "g", ids[2])
+    assert await groups_reached(redis, marks)  # only the failed one is left
+    await redis.hdel(errors_key("g", a), ids[1])  # an error of another entry would not do
+    await redis.hset(errors_key("g", a), ids[0], "old")
+    assert not await groups_reached(redis, marks)
