@@ -50,6 +50,7 @@ class LoadConfig:
     step_s: float = 10.0
     phase_s: float = 30.0
     disruption_every_s: float = 1.5
+    top_up_every_s: float = 10.0
     raw_entries: int = 20_000
     alone_events: int = 3000
     scenario: str = "sichuan-earthquake"
@@ -234,10 +235,17 @@ async def _latency_phase(
             entry: Any = await system.redis.xadd(ingress, {"event": event.body})
             disruptions[event.event_id] = entry.decode() if isinstance(entry, bytes) else entry
 
-    # Needs too big to serve in full keep every plan non-empty: each disruption gets a plan.
-    await system.publish([gen.need(quantity_t=2000) for _ in range(3)])
+    async def top_up() -> None:
+        # Needs too big to serve at once keep every plan non-empty, so that each disruption
+        # gets a plan; as plans commit them, more come (without, they were all committed
+        # within ~20 s once plans came within a second, and later disruptions had no plan).
+        deadline = time.monotonic() + cfg.phase_s
+        while time.monotonic() < deadline:
+            await system.publish([gen.need(quantity_t=2000) for _ in range(3)])
+            await asyncio.sleep(cfg.top_up_every_s)
+
     background = list(gen.events(int(rate * cfg.phase_s)))
-    await asyncio.gather(system.publish_at_rate(background, rate), disrupt())
+    await asyncio.gather(system.publish_at_rate(background, rate), disrupt(), top_up())
     await system.settle(60.0, quiet_s=1.0)
     entries = {
         name: await ledger.read_stream(system.redis, system.stream(name))
