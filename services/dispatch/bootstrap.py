@@ -52,7 +52,10 @@ def create_runtime(
         settler(runtime)
         if settler
         else BusSettled(
-            runtime.redis, [runtime.stream(name) for name in streams.ALL], s.debounce_s
+            runtime.redis,
+            [runtime.stream(name) for name in streams.ALL],
+            s.debounce_s,
+            max_wait_s=s.settle_max_s,
         ),
         params,
         runtime.relay.wake,

@@ -38,5 +38,12 @@ class DispatchSettings(ServiceSettings):
         "to another vehicle or depot costs (in km of a vehicle at cost 1 per km); 0: none.",
     )
     debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
+    settle_max_s: float = Field(
+        1.0,
+        gt=0,
+        description="Live: after the debounce, wait at most this long for every group to apply "
+        "what was on the bus; a consequence applied later triggers its own re-plan (under load "
+        "a longer wait was the largest part of the disruption-to-plan time).",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8080
