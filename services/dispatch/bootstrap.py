@@ -61,6 +61,7 @@ def create_runtime(
         runtime.relay.wake,
         solver=solve if s.solver_process else solve_inline,
         churn_cost_per_t=s.churn_cost_per_t,
+        answers_max_s=s.settle_max_s,
     )
     runtime.listeners.append(planner.wake)
 

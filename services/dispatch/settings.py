@@ -42,8 +42,9 @@ class DispatchSettings(ServiceSettings):
         1.0,
         gt=0,
         description="Live: after the debounce, wait at most this long for every group to apply "
-        "what was on the bus; a consequence applied later triggers its own re-plan (under load "
-        "a longer wait was the largest part of the disruption-to-plan time).",
+        "what was on the bus, then as long again for reserves to answer the reservations asked; "
+        "a consequence applied later triggers its own re-plan (under load a longer wait was "
+        "the largest part of the disruption-to-plan time).",
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8080

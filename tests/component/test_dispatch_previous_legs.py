@@ -8,7 +8,7 @@ import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, update
 
 from services.dispatch.adapters import tables as t
 from services.dispatch.app.planner import Planner, _overtaken, load_snapshot
@@ -178,5 +178,49 @@ async def test_triggers_that_arrived_during_a_plan_are_planned_without_a_debounc
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert calls == [True, False, True]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_planner_waits_for_reserves_to_answer_what_was_asked_but_not_forever(
+    tmp_path: Path,
+) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
+    try:
+        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
+        sessions = db.session_factory(engine)
+
+        class Now:
+            async def settled(self, debounce: bool = True) -> None:
+                return None
+
+        planner = Planner(
+            sessions, t.outbox, "dispatch", Now(), SolverParams(), lambda: None, answers_max_s=0.3
+        )
+        assert await planner.answers_in()  # nothing asked
+        async with sessions() as session, session.begin():
+            await session.execute(
+                insert(t.reservations).values(
+                    reservation_id="R-1",
+                    plan_id="P0001",
+                    vehicle_id="V-1",
+                    need_id="N-1",
+                    depot_id="D-1",
+                    commodity="water",
+                    quantity_kg=1_000,
+                    eta=NOW,
+                    status="requested",
+                )
+            )
+        assert not await planner.answers_in()  # reserves away: gives up after 0.3 s
+
+        async def answer() -> None:
+            await asyncio.sleep(0.1)
+            async with sessions() as session, session.begin():
+                await session.execute(update(t.reservations).values(status="reserved"))
+
+        answering = asyncio.create_task(answer())
+        assert await planner.answers_in()
+        await answering
     finally:
         await engine.dispose()

@@ -270,9 +270,11 @@ class Planner:
         on_committed: Any,
         solver: Callable[[LogisticsProblem, SolverParams], Awaitable[LogisticsPlan]] = solve,
         churn_cost_per_t: float = 0.0,
+        answers_max_s: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._solve = solver
+        self.answers_max_s = answers_max_s
         self.churn_cost_per_t = churn_cost_per_t
         self._outbox = outbox_table
         self._out_stream = out_stream
@@ -301,6 +303,7 @@ class Planner:
                     self.busy = True
                     started = time.perf_counter()
                     await self.settler.settled(debounce=not queued)
+                    await self.answers_in()
                     self.settle_s = time.perf_counter() - started
                     await self.plan_once()
                     queued = bool(await self.pending_triggers())
@@ -316,6 +319,30 @@ class Planner:
                 self._wake.set()
             finally:
                 self.busy = False
+
+    async def answers_in(self, poll_s: float = 0.02) -> bool:
+        """Wait (at most ``answers_max_s``) until reserves has answered every reservation asked.
+
+        The last answer for a vehicle issues its order. An order issued while the next plan is
+        being searched, for a vehicle that plan uses, makes it start again on the new state
+        (``_overtaken``); under load that redid every other plan. Waiting the few hundred
+        milliseconds the answers take lets the plan read the orders instead. False if answers
+        are still missing (reserves away, say): plan anyway.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.answers_max_s
+        while True:
+            async with self._sessions() as session:
+                asked = await session.scalar(
+                    select(func.count())
+                    .select_from(t.reservations)
+                    .where(t.reservations.c.status == "requested")
+                )
+            if not asked:
+                return True
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(poll_s)
 
     async def plan_once(self) -> str | None:
         """Plan for every pending trigger; returns the plan id (None if nothing to plan)."""
