@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import dispatch as d
@@ -302,8 +302,10 @@ class Planner:
                 if await self.pending_triggers():
                     self.busy = True
                     started = time.perf_counter()
-                    await self.settler.settled(debounce=not queued)
-                    await self.answers_in()
+                    # Both waits overlap: the bus settling and reserves answering.
+                    await asyncio.gather(
+                        self.settler.settled(debounce=not queued), self.answers_in()
+                    )
                     self.settle_s = time.perf_counter() - started
                     await self.plan_once()
                     queued = bool(await self.pending_triggers())
@@ -529,11 +531,15 @@ class Planner:
                 plan_id=plan_id, version=version, created_at=now, body=published.model_dump_json()
             )
         )
-        for o in plan.outcomes:
+        if plan.outcomes:
             await session.execute(
                 update(t.needs)
-                .where(t.needs.c.need_id == o.need_id)
-                .values(reason=o.reason, detail=o.detail)
+                .where(t.needs.c.need_id == bindparam("b_need_id"))
+                .values(reason=bindparam("b_reason"), detail=bindparam("b_detail")),
+                [
+                    {"b_need_id": o.need_id, "b_reason": o.reason, "b_detail": o.detail}
+                    for o in plan.outcomes
+                ],
             )
         military = any(n.classification == "military" for n in snapshot.needs)
         tx.emit(
@@ -543,20 +549,26 @@ class Planner:
             classification="military" if military else "public",
         )
         await _supersede(tx, plan_id)
-        for line in reservation_lines(plan, plan_id, now, needs):
+        lines = reservation_lines(plan, plan_id, now, needs)
+        if lines:
             await session.execute(
-                insert(t.reservations).values(
-                    reservation_id=line.reservation_id,
-                    plan_id=plan_id,
-                    vehicle_id=line.vehicle_id,
-                    need_id=line.need_id,
-                    depot_id=line.depot_id,
-                    commodity=line.commodity,
-                    quantity_kg=line.quantity_kg,
-                    eta=line.eta,
-                    status="requested",
-                )
+                insert(t.reservations),
+                [
+                    {
+                        "reservation_id": line.reservation_id,
+                        "plan_id": plan_id,
+                        "vehicle_id": line.vehicle_id,
+                        "need_id": line.need_id,
+                        "depot_id": line.depot_id,
+                        "commodity": line.commodity,
+                        "quantity_kg": line.quantity_kg,
+                        "eta": line.eta,
+                        "status": "requested",
+                    }
+                    for line in lines
+                ],
             )
+        for line in lines:
             tx.emit(
                 d.ReservationRequestedV1,
                 d.ReservationRequested(
