@@ -224,3 +224,49 @@ async def test_the_planner_waits_for_reserves_to_answer_what_was_asked_but_not_f
         await answering
     finally:
         await engine.dispose()
+
+
+async def test_a_plan_overtaken_by_orders_is_redone_at_once_without_waiting_again(
+    tmp_path: Path,
+) -> None:
+    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
+    try:
+        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
+        sessions = db.session_factory(engine)
+        async with sessions() as session, session.begin():
+            await session.execute(
+                insert(t.triggers).values(
+                    event_id="E-1", reason="test", time=NOW, correlationid="c", mode="live"
+                )
+            )
+        waits: list[bool] = []
+        rounds: list[str] = []
+        done = asyncio.Event()
+
+        class Recording:
+            async def settled(self, debounce: bool = True) -> None:
+                waits.append(debounce)
+
+        class Stub(Planner):
+            async def plan_once(self) -> str | None:
+                if not rounds:  # as plan_once does when an order overtook the search
+                    rounds.append("overtaken")
+                    self._overtaken_by_orders = True
+                    self._wake.set()
+                    return None
+                rounds.append("planned")
+                async with self._sessions() as session, session.begin():
+                    await session.execute(delete(t.triggers))
+                done.set()
+                return None
+
+        planner = Stub(sessions, t.outbox, "dispatch", Recording(), SolverParams(), lambda: None)
+        task = asyncio.create_task(planner.run())
+        await asyncio.wait_for(done.wait(), 10)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert rounds == ["overtaken", "planned"]
+        assert waits == [True]  # the redo did not wait for the bus again
+    finally:
+        await engine.dispose()

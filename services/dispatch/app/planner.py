@@ -284,6 +284,7 @@ class Planner:
         self._wake = asyncio.Event()
         self.busy = False
         self.settle_s = 0.0  # the last wait for settled inputs (logged with the plan)
+        self._overtaken_by_orders = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -302,10 +303,15 @@ class Planner:
                 if await self.pending_triggers():
                     self.busy = True
                     started = time.perf_counter()
-                    # Both waits overlap: the bus settling and reserves answering.
-                    await asyncio.gather(
-                        self.settler.settled(debounce=not queued), self.answers_in()
-                    )
+                    if self._overtaken_by_orders:
+                        # A plan just overtaken by orders: its inputs were settled a moment
+                        # ago; read them again at once rather than wait a second time.
+                        self._overtaken_by_orders = False
+                    else:
+                        # Both waits overlap: the bus settling and reserves answering.
+                        await asyncio.gather(
+                            self.settler.settled(debounce=not queued), self.answers_in()
+                        )
                     self.settle_s = time.perf_counter() - started
                     await self.plan_once()
                     queued = bool(await self.pending_triggers())
@@ -389,6 +395,7 @@ class Planner:
                 # free. Plan again on the new state. (Orders for other vehicles and needs leave
                 # this plan valid: under steady load, redoing for any order starved planning.)
                 log.info("request %s: orders issued while solving; planning again", request_id)
+                self._overtaken_by_orders = True
                 self._wake.set()
                 return None
             tx = Transaction(session, cause, "/hinterland/dispatch")
