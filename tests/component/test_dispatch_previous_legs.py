@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from services.dispatch.adapters import tables as t
 from services.dispatch.app.planner import Planner, _overtaken, load_snapshot
@@ -28,51 +32,65 @@ from tests.unit.routing.test_routing_planner import DAY, line, truck
 NOW = datetime(2026, 5, 12, 6, 0, tzinfo=UTC)
 
 
-async def test_requested_and_reserved_legs_are_the_previous_plan(tmp_path: Path) -> None:
+@pytest.fixture
+async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[Any]]:
+    """Dispatch's tables, migrated, on a SQLite file of the test's own."""
     engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
-    try:
-        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
-        sessions = db.session_factory(engine)
-        rows = [
-            ("R-1", "V-2", "N-1", "D-1", 3_000, "requested"),
-            ("R-2", "V-1", "N-2", "D-1", 1_000, "reserved"),
-            ("R-3", "V-3", "N-1", "D-2", 2_000, "dispatched"),  # an order now: not re-planned
-            ("R-4", "V-3", "N-3", "D-2", 2_000, "superseded"),
-            ("R-5", "V-4", "N-3", "D-2", 2_000, "rejected"),
-        ]
-        async with sessions() as session, session.begin():
-            await session.execute(
-                insert(t.reservations),
-                [
-                    {
-                        "reservation_id": rid,
-                        "plan_id": "P0001",
-                        "vehicle_id": vehicle,
-                        "need_id": need,
-                        "depot_id": depot,
-                        "commodity": "water",
-                        "quantity_kg": kg,
-                        "eta": NOW,
-                        "status": status,
-                    }
-                    for rid, vehicle, need, depot, kg, status in rows
-                ],
+    await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
+    yield db.session_factory(engine)
+    await engine.dispose()
+
+
+async def trigger(sessions: async_sessionmaker[Any], event_id: str) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            insert(t.triggers).values(
+                event_id=event_id, reason="test", time=NOW, correlationid="c", mode="live"
             )
-        async with sessions() as session:
-            snapshot = await load_snapshot(session, NOW)
-        assert list(snapshot.previous) == [
-            PreviousLeg("V-2", "N-1", "D-1", 3_000),
-            PreviousLeg("V-1", "N-2", "D-1", 1_000),
-        ]
-        problem, _ = build_problem(snapshot, churn_cost_per_t=20.0)
-        assert problem.previous == tuple(snapshot.previous)
-        assert problem.churn_cost_per_t == 20.0
-    finally:
-        await engine.dispose()
+        )
+
+
+async def test_requested_and_reserved_legs_are_the_previous_plan(
+    sessions: async_sessionmaker[Any],
+) -> None:
+    rows = [
+        ("R-1", "V-2", "N-1", "D-1", 3_000, "requested"),
+        ("R-2", "V-1", "N-2", "D-1", 1_000, "reserved"),
+        ("R-3", "V-3", "N-1", "D-2", 2_000, "dispatched"),  # an order now: not re-planned
+        ("R-4", "V-3", "N-3", "D-2", 2_000, "superseded"),
+        ("R-5", "V-4", "N-3", "D-2", 2_000, "rejected"),
+    ]
+    async with sessions() as session, session.begin():
+        await session.execute(
+            insert(t.reservations),
+            [
+                {
+                    "reservation_id": rid,
+                    "plan_id": "P0001",
+                    "vehicle_id": vehicle,
+                    "need_id": need,
+                    "depot_id": depot,
+                    "commodity": "water",
+                    "quantity_kg": kg,
+                    "eta": NOW,
+                    "status": status,
+                }
+                for rid, vehicle, need, depot, kg, status in rows
+            ],
+        )
+    async with sessions() as session:
+        snapshot = await load_snapshot(session, NOW)
+    assert list(snapshot.previous) == [
+        PreviousLeg("V-2", "N-1", "D-1", 3_000),
+        PreviousLeg("V-1", "N-2", "D-1", 1_000),
+    ]
+    problem, _ = build_problem(snapshot, churn_cost_per_t=20.0)
+    assert problem.previous == tuple(snapshot.previous)
+    assert problem.churn_cost_per_t == 20.0
 
 
 async def test_a_plan_is_redone_only_if_an_order_since_its_snapshot_touches_it(
-    tmp_path: Path,
+    sessions: async_sessionmaker[Any],
 ) -> None:
     nodes, links = line("ABC")
     plan = plan_deliveries(
@@ -86,187 +104,150 @@ async def test_a_plan_is_redone_only_if_an_order_since_its_snapshot_touches_it(
         SolverParams(solution_limit=10),
     )
     assert {r.vehicle_id for r in plan.routes} == {"V-1"}
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
-    try:
-        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
-        sessions = db.session_factory(engine)
 
-        async def order(order_id: str, vehicle: str, need: str) -> None:
-            async with sessions() as session, session.begin():
-                await session.execute(
-                    insert(t.orders).values(
-                        order_id=order_id, plan_id=f"P-{order_id}", vehicle_id=vehicle, body="{}"
-                    )
-                )
-                await session.execute(
-                    insert(t.reservations).values(
-                        reservation_id=f"R-{order_id}",
-                        plan_id=f"P-{order_id}",
-                        vehicle_id=vehicle,
-                        need_id=need,
-                        depot_id="D-1",
-                        commodity="water",
-                        quantity_kg=1_000,
-                        eta=NOW,
-                        status="dispatched",
-                    )
-                )
-
-        async def overtaken(before: set[str]) -> bool:
-            async with sessions() as session:
-                return await _overtaken(session, before, plan)
-
-        await order("O-1", "V-1", "N-9")  # known when the plan was made
-        assert not await overtaken({"O-1"})
-        await order("O-2", "V-7", "N-8")  # another vehicle, another need
-        assert not await overtaken({"O-1"})
-        await order("O-3", "V-8", "N-1")  # a need this plan serves
-        assert await overtaken({"O-1", "O-2"})
-        assert not await overtaken({"O-1", "O-2", "O-3"})
-        await order("O-4", "V-1", "N-7")  # a vehicle this plan uses
-        assert await overtaken({"O-1", "O-2", "O-3"})
-    finally:
-        await engine.dispose()
-
-
-async def test_triggers_that_arrived_during_a_plan_are_planned_without_a_debounce(
-    tmp_path: Path,
-) -> None:
-    """A debounce lets a burst's consequences arrive; triggers queued behind a plan in progress
-    have waited that long already, so only the first plan of a quiet spell waits for it."""
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
-    try:
-        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
-        sessions = db.session_factory(engine)
-
-        async def trigger(event_id: str) -> None:
-            async with sessions() as session, session.begin():
-                await session.execute(
-                    insert(t.triggers).values(
-                        event_id=event_id, reason="test", time=NOW, correlationid="c", mode="live"
-                    )
-                )
-
-        calls: list[bool] = []
-        planned = asyncio.Event()
-
-        class Recording:
-            async def settled(self, debounce: bool = True) -> None:
-                calls.append(debounce)
-
-        class Stub(Planner):
-            async def plan_once(self) -> str | None:
-                async with self._sessions() as session, session.begin():
-                    await session.execute(delete(t.triggers))
-                if len(calls) == 1:
-                    await trigger("E-2")  # arrives while the first plan is being made
-                else:
-                    planned.set()
-                return None
-
-        planner = Stub(sessions, t.outbox, "dispatch", Recording(), SolverParams(), lambda: None)
-        await trigger("E-1")
-        task = asyncio.create_task(planner.run())
-        await asyncio.wait_for(planned.wait(), 10)
-        await trigger("E-3")  # a quiet spell, then a new trigger
-        planner.wake()
-        for _ in range(200):
-            if len(calls) == 3:
-                break
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        assert calls == [True, False, True]
-    finally:
-        await engine.dispose()
-
-
-async def test_the_planner_waits_for_reserves_to_answer_what_was_asked_but_not_forever(
-    tmp_path: Path,
-) -> None:
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
-    try:
-        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
-        sessions = db.session_factory(engine)
-
-        class Now:
-            async def settled(self, debounce: bool = True) -> None:
-                return None
-
-        planner = Planner(
-            sessions, t.outbox, "dispatch", Now(), SolverParams(), lambda: None, answers_max_s=0.3
-        )
-        assert await planner.answers_in()  # nothing asked
+    async def order(order_id: str, vehicle: str, need: str) -> None:
         async with sessions() as session, session.begin():
             await session.execute(
+                insert(t.orders).values(
+                    order_id=order_id, plan_id=f"P-{order_id}", vehicle_id=vehicle, body="{}"
+                )
+            )
+            await session.execute(
                 insert(t.reservations).values(
-                    reservation_id="R-1",
-                    plan_id="P0001",
-                    vehicle_id="V-1",
-                    need_id="N-1",
+                    reservation_id=f"R-{order_id}",
+                    plan_id=f"P-{order_id}",
+                    vehicle_id=vehicle,
+                    need_id=need,
                     depot_id="D-1",
                     commodity="water",
                     quantity_kg=1_000,
                     eta=NOW,
-                    status="requested",
+                    status="dispatched",
                 )
             )
-        assert not await planner.answers_in()  # reserves away: gives up after 0.3 s
 
-        async def answer() -> None:
-            await asyncio.sleep(0.1)
-            async with sessions() as session, session.begin():
-                await session.execute(update(t.reservations).values(status="reserved"))
+    async def overtaken(before: set[str]) -> bool:
+        async with sessions() as session:
+            return await _overtaken(session, before, plan)
 
-        answering = asyncio.create_task(answer())
-        assert await planner.answers_in()
-        await answering
-    finally:
-        await engine.dispose()
+    await order("O-1", "V-1", "N-9")  # known when the plan was made
+    assert not await overtaken({"O-1"})
+    await order("O-2", "V-7", "N-8")  # another vehicle, another need
+    assert not await overtaken({"O-1"})
+    await order("O-3", "V-8", "N-1")  # a need this plan serves
+    assert await overtaken({"O-1", "O-2"})
+    assert not await overtaken({"O-1", "O-2", "O-3"})
+    await order("O-4", "V-1", "N-7")  # a vehicle this plan uses
+    assert await overtaken({"O-1", "O-2", "O-3"})
+
+
+async def test_triggers_that_arrived_during_a_plan_are_planned_without_a_debounce(
+    sessions: async_sessionmaker[Any],
+) -> None:
+    """A debounce lets a burst's consequences arrive; triggers queued behind a plan in progress
+    have waited that long already, so only the first plan of a quiet spell waits for it."""
+
+    calls: list[bool] = []
+    planned = asyncio.Event()
+
+    class Recording:
+        async def settled(self, debounce: bool = True) -> None:
+            calls.append(debounce)
+
+    class Stub(Planner):
+        async def plan_once(self) -> str | None:
+            async with self._sessions() as session, session.begin():
+                await session.execute(delete(t.triggers))
+            if len(calls) == 1:
+                await trigger(sessions, "E-2")  # arrives while the first plan is being made
+            else:
+                planned.set()
+            return None
+
+    planner = Stub(sessions, t.outbox, "dispatch", Recording(), SolverParams(), lambda: None)
+    await trigger(sessions, "E-1")
+    task = asyncio.create_task(planner.run())
+    await asyncio.wait_for(planned.wait(), 10)
+    await trigger(sessions, "E-3")  # a quiet spell, then a new trigger
+    planner.wake()
+    for _ in range(200):
+        if len(calls) == 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert calls == [True, False, True]
+
+
+async def test_the_planner_waits_for_reserves_to_answer_what_was_asked_but_not_forever(
+    sessions: async_sessionmaker[Any],
+) -> None:
+
+    class Now:
+        async def settled(self, debounce: bool = True) -> None:
+            return None
+
+    planner = Planner(
+        sessions, t.outbox, "dispatch", Now(), SolverParams(), lambda: None, answers_max_s=0.3
+    )
+    assert await planner.answers_in()  # nothing asked
+    async with sessions() as session, session.begin():
+        await session.execute(
+            insert(t.reservations).values(
+                reservation_id="R-1",
+                plan_id="P0001",
+                vehicle_id="V-1",
+                need_id="N-1",
+                depot_id="D-1",
+                commodity="water",
+                quantity_kg=1_000,
+                eta=NOW,
+                status="requested",
+            )
+        )
+    assert not await planner.answers_in()  # reserves away: gives up after 0.3 s
+
+    async def answer() -> None:
+        await asyncio.sleep(0.1)
+        async with sessions() as session, session.begin():
+            await session.execute(update(t.reservations).values(status="reserved"))
+
+    answering = asyncio.create_task(answer())
+    assert await planner.answers_in()
+    await answering
 
 
 async def test_a_plan_overtaken_by_orders_is_redone_at_once_without_waiting_again(
-    tmp_path: Path,
+    sessions: async_sessionmaker[Any],
 ) -> None:
-    engine = db.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'dispatch.sqlite'}")
-    try:
-        await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
-        sessions = db.session_factory(engine)
-        async with sessions() as session, session.begin():
-            await session.execute(
-                insert(t.triggers).values(
-                    event_id="E-1", reason="test", time=NOW, correlationid="c", mode="live"
-                )
-            )
-        waits: list[bool] = []
-        rounds: list[str] = []
-        done = asyncio.Event()
+    await trigger(sessions, "E-1")
+    waits: list[bool] = []
+    rounds: list[str] = []
+    done = asyncio.Event()
 
-        class Recording:
-            async def settled(self, debounce: bool = True) -> None:
-                waits.append(debounce)
+    class Recording:
+        async def settled(self, debounce: bool = True) -> None:
+            waits.append(debounce)
 
-        class Stub(Planner):
-            async def plan_once(self) -> str | None:
-                if not rounds:  # as plan_once does when an order overtook the search
-                    rounds.append("overtaken")
-                    self._overtaken_by_orders = True
-                    self._wake.set()
-                    return None
-                rounds.append("planned")
-                async with self._sessions() as session, session.begin():
-                    await session.execute(delete(t.triggers))
-                done.set()
+    class Stub(Planner):
+        async def plan_once(self) -> str | None:
+            if not rounds:  # as plan_once does when an order overtook the search
+                rounds.append("overtaken")
+                self._overtaken_by_orders = True
+                self._wake.set()
                 return None
+            rounds.append("planned")
+            async with self._sessions() as session, session.begin():
+                await session.execute(delete(t.triggers))
+            done.set()
+            return None
 
-        planner = Stub(sessions, t.outbox, "dispatch", Recording(), SolverParams(), lambda: None)
-        task = asyncio.create_task(planner.run())
-        await asyncio.wait_for(done.wait(), 10)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        assert rounds == ["overtaken", "planned"]
-        assert waits == [True]  # the redo did not wait for the bus again
-    finally:
-        await engine.dispose()
+    planner = Stub(sessions, t.outbox, "dispatch", Recording(), SolverParams(), lambda: None)
+    task = asyncio.create_task(planner.run())
+    await asyncio.wait_for(done.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert rounds == ["overtaken", "planned"]
+    assert waits == [True]  # the redo did not wait for the bus again

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from services.dispatch.routing.network import Network
@@ -282,3 +284,16 @@ def allocate(problem: LogisticsProblem, network: Network, params: SolverParams) 
     else no_stock.
     """
     return Allocator(problem, network, params).run()
+
+
+def merge_shortfalls(shortfalls: Sequence[Shortfall]) -> list[Shortfall]:
+    """One shortfall per need: kilograms add up, the reason behind the most kg names it."""
+    by_need: dict[str, list[Shortfall]] = defaultdict(list)
+    for s in shortfalls:
+        by_need[s.need_id].append(s)
+    merged: list[Shortfall] = []
+    for need_id in sorted(by_need):
+        items = by_need[need_id]
+        main = max(items, key=lambda s: s.missing_kg)  # the first of equals wins
+        merged.append(replace(main, missing_kg=sum(s.missing_kg for s in items)))
+    return merged

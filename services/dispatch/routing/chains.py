@@ -76,6 +76,7 @@ from services.dispatch.routing.allocation import (
     Shortfall,
     Task,
     format_clock,
+    merge_shortfalls,
     need_order,
 )
 from services.dispatch.routing.assembly import Part, PathSource, build_routing, task_places
@@ -568,20 +569,7 @@ def carry_on(
             hubs = ", ".join(offer.via[need_id])
             text = f"no vehicle capacity left in time for the chain via hub {hubs}"
             short.append(Shortfall(need_id, kg - delivered[need_id], "no_transport_capacity", text))
-    return [*before, trunk_part, road_part], _merge(short)
-
-
-def _merge(shortfalls: Sequence[Shortfall]) -> list[Shortfall]:
-    """One shortfall per need: kilograms add up, the reason behind the most kg names it."""
-    by_need: dict[str, list[Shortfall]] = defaultdict(list)
-    for s in shortfalls:
-        by_need[s.need_id].append(s)
-    merged: list[Shortfall] = []
-    for need_id in sorted(by_need):
-        items = by_need[need_id]
-        main = max(items, key=lambda s: s.missing_kg)  # the first of equals wins
-        merged.append(replace(main, missing_kg=sum(s.missing_kg for s in items)))
-    return merged
+    return [*before, trunk_part, road_part], merge_shortfalls(short)
 
 
 def add_chains(

@@ -54,6 +54,7 @@ from services.dispatch.routing.allocation import (
     Task,
     format_clock,
     format_kg,
+    merge_shortfalls,
     need_order,
 )
 from services.dispatch.routing.assembly import Layout, Part, assemble, finish, frame
@@ -619,19 +620,6 @@ def _initial(solution: RoutingSolution) -> tuple[tuple[int, ...], ...]:
     return tuple(route.nodes[1:-1] for route in solution.routes)
 
 
-def _merge(shortfalls: Sequence[Shortfall]) -> list[Shortfall]:
-    """One shortfall per need: kilograms add up, the reason behind the most kg names it."""
-    by_need: dict[str, list[Shortfall]] = defaultdict(list)
-    for s in shortfalls:
-        by_need[s.need_id].append(s)
-    merged: list[Shortfall] = []
-    for need_id in sorted(by_need):
-        items = by_need[need_id]
-        main = max(items, key=lambda s: s.missing_kg)  # first of equals wins
-        merged.append(replace(main, missing_kg=sum(s.missing_kg for s in items)))
-    return merged
-
-
 def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator[LogisticsPlan]:
     """Plans of a large problem: the first feasible one, then the one improved by OR-Tools.
 
@@ -655,7 +643,7 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
             cluster_model(problem, network, cluster_flows, fleet, params)
             for cluster_flows, fleet in zip(flows_of, fleets, strict=True)
         ]
-        unserved = _merge(shortfalls + [s for m in models for s in m.unserved])
+        unserved = merge_shortfalls(shortfalls + [s for m in models for s in m.unserved])
         best = [
             greedy_routes(m.routing) if m.routing is not None else RoutingSolution(True, 0, (), ())
             for m in models
