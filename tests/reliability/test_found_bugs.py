@@ -26,10 +26,13 @@ from contracts.reserves import (
     DepotRegisteredV1,
     StockLevelReported,
     StockLevelReportedV1,
+    StockReserved,
+    StockReservedV1,
 )
 from contracts.transport import DisruptionApplied, DisruptionAppliedV1
 from services.dispatch.adapters import tables as dispatch_tables
 from services.dispatch.app import handlers as dispatch_handlers
+from services.dispatch.app import planner as planner_module
 from services.dispatch.app.planner import Planner
 from services.dispatch.bootstrap import SPEC as DISPATCH
 from services.dispatch.routing import SolverParams
@@ -227,6 +230,79 @@ async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserv
             if kg > needs[need]
         }
         assert not over, f"needs reserved beyond their quantity by two plans: {over}"
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.integration
+async def test_orders_committed_while_the_next_plan_reads_its_snapshot_are_not_served_again(
+    service_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Session 4, fault run seed 1: eight needs committed twice. The planner read its snapshot
+    (needs, vehicles) and then, in another statement, the orders issued so far; on PostgreSQL
+    (read committed) an order committed between the two was in neither the snapshot's
+    committed quantities nor among the orders "issued since": the plan re-served its need.
+    (SQLite reads a snapshot per transaction; the race needs PostgreSQL.)
+    """
+    engine = db.create_engine(service_database)
+    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
+    sessions = db.session_factory(engine)
+    try:
+        for timed in load_scenario("smoke").events("bugs", mode="live"):
+            if timed.event.type in dispatch_handlers.HANDLED:
+                await _apply(sessions, timed.event)
+
+        class Now:
+            async def settled(self, debounce: bool = True) -> None:
+                return None
+
+        planner = Planner(
+            sessions,
+            dispatch_tables.outbox,
+            streams.DISPATCH,
+            Now(),
+            SolverParams(solution_limit=10, time_limit_s=20),
+            lambda: None,
+        )
+        assert await planner.plan_once() is not None
+        async with sessions() as session:
+            first = (await session.execute(select(dispatch_tables.reservations))).all()
+        await _apply(
+            sessions,
+            DisruptionAppliedV1(
+                **{**_meta("applied-1"), "time": "2026-05-12T06:10:00+00:00"},
+                data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
+            ),
+        )
+        read = planner_module.load_snapshot
+
+        async def answered_meanwhile(session: Any, now: Any) -> Any:
+            snapshot = await read(session, now)
+            # Reserves answers the first plan now: the orders commit in another transaction.
+            for k, r in enumerate(first):
+                await _apply(
+                    sessions,
+                    StockReservedV1(
+                        **_meta(f"reserved-{k}"),
+                        data=StockReserved(
+                            reservation_id=r.reservation_id,
+                            plan_id=r.plan_id,
+                            depot_id=r.depot_id,
+                            need_id=r.need_id,
+                            commodity=r.commodity,
+                            quantity_kg=r.quantity_kg,
+                        ),
+                    ),
+                )
+            return snapshot
+
+        monkeypatch.setattr(planner_module, "load_snapshot", answered_meanwhile)
+        assert await planner.plan_once() is None  # overtaken: planned again on the new state
+        async with sessions() as session:
+            orders = (await session.execute(select(dispatch_tables.orders))).all()
+            versions = (await session.execute(select(dispatch_tables.plans.c.version))).all()
+        assert orders, "the first plan's orders were issued"
+        assert len(versions) == 1, "no second plan was published on the stale snapshot"
     finally:
         await engine.dispose()
 

@@ -360,8 +360,12 @@ class Planner:
             if not trig:
                 return None
             now = max(_aware(x.time) for x in trig)
-            snapshot = await load_snapshot(session, now)
+            # The orders first: each statement sees what is committed when it runs (PostgreSQL,
+            # read committed), so an order committed while the snapshot is read counts as
+            # issued since, and ``_overtaken`` sees it. Read after the snapshot, such an order
+            # was in neither, and its need was served again (fault run, session 4).
             orders_before = set(await session.scalars(select(t.orders.c.order_id)))
+            snapshot = await load_snapshot(session, now)
             last_version = await session.scalar(select(func.max(t.plans.c.version))) or 0
             previous = await session.scalar(
                 select(t.plans.c.plan_id).where(t.plans.c.version == last_version)
