@@ -215,7 +215,17 @@ async def _move(tx: Transaction, order_id: str, cargo: ex.Cargo, loading: bool) 
         raise NotYetAboard(problem) if not loading else Unprocessable(problem)
     depot = await _depot(tx, cargo.depot_id)
     if loading:
-        depot.load(cargo.commodity, cargo.quantity_kg)
+        found = depot.load(cargo.commodity, cargo.quantity_kg)
+        if found:
+            log.warning(
+                "order %s loaded %d kg of %s at %s, %d kg more than the count on hand: "
+                "booked as found",
+                order_id,
+                cargo.quantity_kg,
+                cargo.commodity,
+                cargo.depot_id,
+                found,
+            )
     else:
         depot.deliver(cargo.commodity, cargo.quantity_kg)
     _uow(tx).line_changed(depot, cargo.commodity)

@@ -121,17 +121,28 @@ class Depot:
             raise ReservesError(f"depot {self.depot_id}: releasing more {commodity} than reserved")
         line.reserved_kg -= quantity_kg
 
-    def load(self, commodity: str, quantity_kg: int) -> None:
-        """Reserved stock is loaded on a vehicle: it leaves the depot and is in transit."""
+    def load(self, commodity: str, quantity_kg: int) -> int:
+        """Reserved stock is loaded on a vehicle: it leaves the depot and is in transit.
+
+        The vehicle's report is what physically happened: if a count since the reservation says
+        less is on hand than was loaded, the count was short, and the difference is booked as
+        found (an adjustment in, so the ledger still balances) rather than the report refused
+        (refused, it was retried and dead-lettered, and the delivery after it too). Returns the
+        kilograms found that way. Loading more than is reserved is still refused.
+        """
         line = self.line(commodity)
-        if quantity_kg <= 0 or line.reserved_kg < quantity_kg or line.on_hand_kg < quantity_kg:
+        if quantity_kg <= 0 or line.reserved_kg < quantity_kg:
             raise ReservesError(
                 f"depot {self.depot_id}: loading {quantity_kg} kg of {commodity} with "
                 f"{line.reserved_kg} kg reserved and {line.on_hand_kg} kg on hand"
             )
+        found = max(0, quantity_kg - line.on_hand_kg)
+        line.on_hand_kg += found
+        line.adjusted_in_kg += found
         line.reserved_kg -= quantity_kg
         line.on_hand_kg -= quantity_kg
         line.in_transit_kg += quantity_kg
+        return found
 
     def deliver(self, commodity: str, quantity_kg: int) -> None:
         """Goods from this depot were handed over at a need."""

@@ -167,3 +167,16 @@ def test_a_count_taken_before_the_count_in_force_is_stale_and_changes_nothing() 
     assert (line.on_hand_kg, line.adjusted_in_kg, line.adjusted_out_kg) == (480, 530, 50)
     assert d.report_level("water", 100) is not None  # no time given: always applies
     assert line.on_hand_kg == 100
+
+
+def test_a_load_beyond_a_short_recount_books_the_difference_as_found() -> None:
+    """A recount below what is reserved does not make the vehicle's load report impossible:
+    the vehicle did load; the count was short by the difference."""
+    d = depot(water=1000)
+    d.reserve("water", 800)
+    d.report_level("water", 300)  # a recount finds 300 kg; 800 kg stay reserved
+    assert d.load("water", 800) == 500
+    line = d.stock["water"]
+    assert (line.on_hand_kg, line.reserved_kg, line.in_transit_kg) == (0, 0, 800)
+    assert (line.adjusted_in_kg, line.adjusted_out_kg) == (1500, 700)
+    assert line.balanced
