@@ -170,6 +170,26 @@ async def _apply(sessions: async_sessionmaker[Any], event: Envelope) -> None:
         await dispatch_handlers.handle(event, tx)  # type: ignore[arg-type]
 
 
+async def _smoke_world_planner(sessions: async_sessionmaker[Any]) -> Planner:
+    """Dispatch's read model of the smoke world, and a planner that plans at once."""
+    for timed in load_scenario("smoke").events("bugs", mode="live"):
+        if timed.event.type in dispatch_handlers.HANDLED:
+            await _apply(sessions, timed.event)
+
+    class Now:
+        async def settled(self, debounce: bool = True) -> None:
+            return None
+
+    return Planner(
+        sessions,
+        dispatch_tables.outbox,
+        streams.DISPATCH,
+        Now(),
+        SolverParams(solution_limit=10, time_limit_s=20),
+        lambda: None,
+    )
+
+
 async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserving(
     tmp_path: Path,
 ) -> None:
@@ -183,23 +203,7 @@ async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserv
     await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
     sessions = db.session_factory(engine)
     try:
-        scenario = load_scenario("smoke")
-        for timed in scenario.events("bugs", mode="live"):
-            if timed.event.type in dispatch_handlers.HANDLED:
-                await _apply(sessions, timed.event)
-
-        class Now:
-            async def settled(self, debounce: bool = True) -> None:
-                return None
-
-        planner = Planner(
-            sessions,
-            dispatch_tables.outbox,
-            streams.DISPATCH,
-            Now(),
-            SolverParams(solution_limit=10, time_limit_s=20),
-            lambda: None,
-        )
+        planner = await _smoke_world_planner(sessions)
         assert await planner.plan_once() is not None
         # Before reserves has answered, transport reports a disruption elsewhere.
         await _apply(
@@ -248,22 +252,7 @@ async def test_orders_committed_while_the_next_plan_reads_its_snapshot_are_not_s
     await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
     sessions = db.session_factory(engine)
     try:
-        for timed in load_scenario("smoke").events("bugs", mode="live"):
-            if timed.event.type in dispatch_handlers.HANDLED:
-                await _apply(sessions, timed.event)
-
-        class Now:
-            async def settled(self, debounce: bool = True) -> None:
-                return None
-
-        planner = Planner(
-            sessions,
-            dispatch_tables.outbox,
-            streams.DISPATCH,
-            Now(),
-            SolverParams(solution_limit=10, time_limit_s=20),
-            lambda: None,
-        )
+        planner = await _smoke_world_planner(sessions)
         assert await planner.plan_once() is not None
         async with sessions() as session:
             first = (await session.execute(select(dispatch_tables.reservations))).all()
