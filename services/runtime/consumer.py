@@ -330,12 +330,19 @@ class EntryProcessor:
     ) -> None:
         """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone.
 
-        A first delivery that succeeded left no count or error behind: a plain XACK does.
+        A first delivery needs no MULTI, but its count and error are removed too: the
+        reclaimer may have taken the entry while this read was still applying it (a read
+        longer than the reclaim idle time) and counted or failed it meanwhile; nobody else
+        would remove them once the entry is acknowledged.
         """
-        if first_delivery and dead is None:
-            await self._redis.xack(stream, self.group, *entry_ids)
-            return
         attempts_key, errors_key = self._keys(stream)
+        if first_delivery and dead is None:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xack(stream, self.group, *entry_ids)
+                pipe.hdel(attempts_key, *entry_ids)
+                pipe.hdel(errors_key, *entry_ids)
+                await pipe.execute()
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
             if dead is not None:
                 pipe.xadd(dead_letter(stream), dict(dead))  # type: ignore[arg-type]
