@@ -82,6 +82,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.stream import ChangeFeed
 from services.gateway.users import UserExists, create_user, load_user, migrate_gateway
 from services.runtime import db
+from services.runtime.sql import aware
 from services.runtime.wire import encode, fields
 from services.standards.http import Outcome, add_standards_routes
 from services.standards.network import Network as PartnerNetwork
@@ -681,7 +682,7 @@ def build_api(
             return [
                 AuditEntry(
                     id=r.id,
-                    at=reads._aware(r.at),
+                    at=aware(r.at),
                     username=r.username,
                     action=r.action,
                     target=r.target,

@@ -7,7 +7,6 @@ this module; the console and the live stream are built from these same functions
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -37,13 +36,9 @@ from services.gateway.models import (
 )
 from services.gateway.redaction import Hidden, hidden_for, redact_plan, redact_reason
 from services.runtime.ids import derived_id
+from services.runtime.sql import aware
 
 DISPATCH_SOURCE = "/hinterland/dispatch"
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def hidden(session: AsyncSession, clearance: Classification) -> Hidden:
@@ -139,7 +134,7 @@ async def assets(session: AsyncSession, h: Hidden) -> list[AssetView]:
             owner=a.owner,
             status=a.status,
             node_id=a.node_id,
-            busy_until=_aware(a.busy_until) if a.busy_until else None,
+            busy_until=aware(a.busy_until) if a.busy_until else None,
         )
         for a in rows
         if a.asset_id not in h.vehicles
@@ -156,10 +151,10 @@ async def needs(session: AsyncSession, h: Hidden) -> list[NeedView]:
             quantity_kg=int(n.quantity_kg),
             committed_kg=int(n.committed_kg),
             priority=n.priority,
-            deadline=_aware(n.deadline),
+            deadline=aware(n.deadline),
             precedence=n.precedence,
             classification=n.classification,
-            raised_at=_aware(n.raised_at),
+            raised_at=aware(n.raised_at),
             reason=n.reason,
             detail=n.detail,
         )
@@ -182,7 +177,7 @@ async def disruptions(session: AsyncSession, h: Hidden) -> list[DisruptionView]:
             DisruptionView(
                 disruption_id=r.disruption_id,
                 kind=r.kind,
-                observed_at=_aware(r.observed_at),
+                observed_at=aware(r.observed_at),
                 report=report,
             )
         )
@@ -223,7 +218,7 @@ async def _decisions(session: AsyncSession, plan_ids: list[str]) -> dict[str, De
             decision=r.decision,
             note=r.note,
             username=r.username,
-            at=_aware(r.at),
+            at=aware(r.at),
         )
         for r in rows
     }
@@ -274,7 +269,7 @@ async def plan(session: AsyncSession, h: Hidden, plan_id: str | None = None) -> 
     decision = (await _decisions(session, [row.plan_id])).get(row.plan_id)
     return PlanView(
         plan=current,
-        created_at=_aware(row.created_at),
+        created_at=aware(row.created_at),
         reason=redact_reason(await _reason(session, current.request_id), h),
         current=row.version == await latest_version(session),
         changes=changes,
@@ -294,7 +289,7 @@ async def plans(session: AsyncSession, h: Hidden, limit: int = 50) -> list[PlanS
             PlanSummary(
                 plan_id=p.plan_id,
                 version=p.version,
-                created_at=_aware(r.created_at),
+                created_at=aware(r.created_at),
                 fill_rate=p.kpis.fill_rate,
                 routes=len(p.routes),
                 unserved=sum(1 for n in p.needs if n.status != "served"),

@@ -12,8 +12,6 @@ from typing import Any
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import Table, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +20,7 @@ from contracts.envelope import Envelope, Mode
 from contracts.streams import dead_letter
 from services.runtime import outbox
 from services.runtime.bus import errors_key
+from services.runtime.sql import dialect_insert
 from services.runtime.transaction import Cause, Transaction
 from services.runtime.wire import EVENT_FIELD
 
@@ -278,13 +277,10 @@ class EntryProcessor:
             e.id: {"event_id": e.id, "stream": stream, "event_type": e.type, "processed_at": now}
             for e in events
         }
-        stmt: Any = (
-            pg_insert(self._inbox)
-            if session.get_bind().dialect.name == "postgresql"
-            else sqlite_insert(self._inbox)
-        )
-        stmt = stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(
-            self._inbox.c.event_id
+        stmt = (
+            dialect_insert(session, self._inbox)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(self._inbox.c.event_id)
         )
         # In key order, so two transactions claiming overlapping ids queue instead of deadlock.
         return set(await session.scalars(stmt, [rows[k] for k in sorted(rows)]))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, insert, update
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -17,3 +22,28 @@ async def upsert(
     result = await session.execute(update(table).where(cond).values(**values))
     if getattr(result, "rowcount", 0) == 0:
         await session.execute(insert(table).values(**key, **values))
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:
+    """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL, or SQLite 3.24+)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+async def upsert_many(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert the rows, or update those whose primary key exists: one executemany statement."""
+    if not rows:
+        return
+    key = [c.name for c in table.primary_key.columns]
+    values = [c.name for c in table.columns if c.name not in key]
+    stmt = dialect_insert(session, table)
+    upsert_stmt = stmt.on_conflict_do_update(
+        index_elements=key, set_={name: stmt.excluded[name] for name in values}
+    )
+    await session.execute(upsert_stmt, list(rows))
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

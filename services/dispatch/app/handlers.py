@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
@@ -19,7 +19,7 @@ from contracts import transport as tr
 from contracts.catalogue import Event, type_name
 from contracts.common import to_kg
 from services.dispatch.adapters import tables as t
-from services.runtime.sql import upsert
+from services.runtime.sql import aware, upsert
 from services.runtime.transaction import Transaction
 
 
@@ -107,7 +107,7 @@ async def asset_status(evt: tr.AssetStatusChangedV1, tx: Transaction) -> None:
         and before is not None
         and before.status == "assigned"
         and before.busy_until is not None
-        and _aware(before.busy_until) <= evt.time
+        and aware(before.busy_until) <= evt.time
         and a.node_id in (None, before.node_id)
     )
     values: dict[str, Any] = {"status": a.status}
@@ -318,10 +318,6 @@ async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: s
     )
     classification = "military" if any(c[0] == "military" for c in need_classes) else "public"
     tx.emit(d.DispatchOrderIssuedV1, order, subject=vehicle_id, classification=classification)  # type: ignore[arg-type]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> None:

@@ -9,7 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -41,6 +41,7 @@ from services.dispatch.routing import (
 from services.runtime import outbox
 from services.runtime.bus import groups_reached, stream_marks
 from services.runtime.ids import derived_id
+from services.runtime.sql import aware
 from services.runtime.transaction import Cause, Transaction
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             n.commodity,
             int(n.quantity_kg - n.committed_kg),
             n.priority,
-            _aware(n.deadline),
+            aware(n.deadline),
             n.precedence,
             n.classification,
         )
@@ -188,7 +189,7 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
                 a.owner,
                 a.status,
                 a.node_id,
-                _aware(a.busy_until) if a.busy_until else None,
+                aware(a.busy_until) if a.busy_until else None,
             )
             for a in await session.execute(select(t.assets).order_by(t.assets.c.asset_id))
         ],
@@ -219,11 +220,6 @@ async def _overtaken(session: AsyncSession, orders_before: set[str], plan: Logis
         )
     )
     return bool(needs & {a.need_id for a in plan.allocations})
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def _supersede(tx: Transaction, plan_id: str) -> None:
@@ -359,7 +355,7 @@ class Planner:
             trig = (await session.execute(select(t.triggers).order_by(t.triggers.c.event_id))).all()
             if not trig:
                 return None
-            now = max(_aware(x.time) for x in trig)
+            now = max(aware(x.time) for x in trig)
             # The orders first: each statement sees what is committed when it runs (PostgreSQL,
             # read committed), so an order committed while the snapshot is read counts as
             # issued since, and ``_overtaken`` sees it. Read after the snapshot, such an order

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reserves.adapters import tables as t
 from services.reserves.domain.model import Depot, StockLine
-from services.runtime.sql import upsert
+from services.runtime.sql import aware, upsert, upsert_many
 
 
 async def load_depots(session: AsyncSession, depot_ids: Collection[str]) -> dict[str, Depot]:
@@ -58,16 +55,9 @@ async def load_depots(session: AsyncSession, depot_ids: Collection[str]) -> dict
             r.delivered_kg,
             r.adjusted_in_kg,
             r.adjusted_out_kg,
-            _aware(r.counted_at),
+            aware(r.counted_at) if r.counted_at else None,
         )
     return depots
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 async def depots_lost_by(session: AsyncSession, cause: str) -> list[str]:
@@ -125,26 +115,6 @@ async def save_lines(session: AsyncSession, lines: Sequence[tuple[str, StockLine
             for depot_id, line in lines
         ],
     )
-
-
-async def upsert_many(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert the rows, or update those whose primary key exists: one executemany statement.
-
-    INSERT .. ON CONFLICT DO UPDATE, which PostgreSQL and SQLite (3.24+) both have.
-    """
-    if not rows:
-        return
-    key = [c.name for c in table.primary_key.columns]
-    values = [c.name for c in table.columns if c.name not in key]
-    stmt: Any
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = pg_insert(table)
-    else:
-        stmt = sqlite_insert(table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=key, set_={name: stmt.excluded[name] for name in values}
-    )
-    await session.execute(stmt, list(rows))
 
 
 async def reservation(session: AsyncSession, reservation_id: str) -> Row[Any] | None:
