@@ -324,7 +324,8 @@ class EntryProcessor:
         *,
         first_delivery: bool = False,
     ) -> None:
-        """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone.
+        """Ack (and, for a dead letter, XADD it) in one MULTI so neither happens alone; the
+        entries' delivery counts and last errors go with them.
 
         A first delivery needs no MULTI, but its count and error are removed too: the
         reclaimer may have taken the entry while this read was still applying it (a read
@@ -332,14 +333,8 @@ class EntryProcessor:
         would remove them once the entry is acknowledged.
         """
         attempts_key, errors_key = self._keys(stream)
-        if first_delivery and dead is None:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.xack(stream, self.group, *entry_ids)
-                pipe.hdel(attempts_key, *entry_ids)
-                pipe.hdel(errors_key, *entry_ids)
-                await pipe.execute()
-            return
-        async with self._redis.pipeline(transaction=True) as pipe:
+        multi = dead is not None or not first_delivery
+        async with self._redis.pipeline(transaction=multi) as pipe:
             if dead is not None:
                 pipe.xadd(dead_letter(stream), dict(dead))  # type: ignore[arg-type]
             pipe.xack(stream, self.group, *entry_ids)
