@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisBatchStreamMessage, RedisStreamMessage
+from faststream.redis.annotations import RedisBatchStreamMessage
 from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -25,6 +25,7 @@ from services.runtime import db, migrate
 from services.runtime.bus import connection_options, redis_client
 from services.runtime.consumer import EntryProcessor, Handler, TransactionHooks
 from services.runtime.outbox import OutboxRelay
+from services.runtime.reclaim import Reclaimer
 from services.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -116,10 +117,6 @@ class ServiceRuntime:
         )
         processor = self.processor
 
-        async def on_entry(msg: RedisStreamMessage) -> None:
-            raw = msg.raw_message
-            await processor.process(raw["channel"], raw["message_ids"][0].decode(), raw["data"])
-
         async def on_read(msg: RedisBatchStreamMessage) -> None:
             raw = msg.raw_message
             ids = [entry_id.decode() for entry_id in raw["message_ids"]]
@@ -138,26 +135,12 @@ class ServiceRuntime:
                 max_records=s.max_records,
                 polling_interval=s.polling_ms,
             )
-            # Entries left pending by a crashed or failing consumer are claimed here.
-            reclaimer = StreamSub(
-                stream,
-                group=self.group,
-                consumer=s.consumer_name,
-                min_idle_time=s.reclaim_idle_ms,
-                polling_interval=max(s.reclaim_idle_ms // 2, 10),
-            )
             broker.subscriber(
                 stream=reader,
                 ack_policy=AckPolicy.MANUAL,
                 title=f"{self.spec.name}:{stream}:read",
                 description=f"{self.spec.name} consumes {stream}",
             )(on_read)
-            broker.subscriber(
-                stream=reclaimer,
-                ack_policy=AckPolicy.MANUAL,
-                title=f"{self.spec.name}:{stream}:reclaim",
-                description=f"{self.spec.name} reclaims pending entries of {stream}",
-            )(on_entry)
         for name in {self.spec.output, *self.spec.inputs}:
             # Documentation only (AsyncAPI): what each stream carries. Publishing goes
             # through the outbox relay, in our plain-JSON wire format.
@@ -180,8 +163,29 @@ class ServiceRuntime:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
+    def reclaimers(self) -> list[Reclaimer]:
+        """One per input stream: entries left pending by a crashed or failing reader (this
+        process's or another's) come back here once idle for ``reclaim_idle_ms``."""
+        s = self.settings
+        return [
+            Reclaimer(
+                redis=self.redis,
+                processor=self.processor,
+                stream=self.stream(name),
+                consumer=s.consumer_name,
+                min_idle_ms=s.reclaim_idle_ms,
+                count=s.max_records,
+                pause_s=max(s.reclaim_idle_ms // 4, 10) / 1000,
+            )
+            for name in self.spec.inputs
+        ]
+
     async def start_background(self) -> None:
         self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.spec.name}-relay"))
+        for reclaimer in self.reclaimers():
+            self._tasks.append(
+                asyncio.create_task(reclaimer.run(), name=f"{self.spec.name}-reclaim")
+            )
         for task in self.background:
             self._tasks.append(asyncio.create_task(task(self), name=f"{self.spec.name}-bg"))
 

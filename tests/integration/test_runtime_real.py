@@ -230,3 +230,55 @@ async def test_an_exercise_event_never_reaches_live_state(started: Harness) -> N
     assert "live reserves service" in letters[0]["error"]
     await until(h.idle, "ingress acked")
     assert await h.scalar("SELECT count(*) FROM reserves_depots") == 0
+
+
+async def _left_pending_by_a_dead_reader(h: Harness, events: list[dict[str, Any]]) -> None:
+    """Publish ``events`` and read them as another consumer that then dies (never acks)."""
+    stream = h.stream("ingress.events")
+    await h.runtime.prepare()
+    for event in events:
+        await h.publish(event)
+    read = await h.redis.xreadgroup("reserves", "dead-reader", {stream: ">"}, count=len(events))
+    assert len(read[0][1]) == len(events)
+
+
+async def test_a_dead_readers_whole_read_is_reclaimed_in_one_claim(harness: Harness) -> None:
+    h = harness
+    levels = [stock_level(f"D-R{k:02d}", k + 1) for k in range(30)]
+    await _left_pending_by_a_dead_reader(
+        h, [depot_registered(f"D-R{k:02d}") for k in range(30)] + levels
+    )
+    [reclaimer] = [r for r in h.runtime.reclaimers() if r.stream == h.stream("ingress.events")]
+    assert reclaimer.count == h.runtime.settings.max_records == 20
+
+    cursor, outcomes = await reclaimer.claim_once()
+    assert outcomes == [], "nothing is idle yet: a live reader may still be applying it"
+    await asyncio.sleep(0.6)  # past reclaim_idle_ms=500
+    cursor, outcomes = await reclaimer.claim_once()
+    assert [o.kind for o in outcomes] == ["applied"] * 20  # one claim, one read's worth
+    cursor, outcomes = await reclaimer.claim_once(cursor)
+    assert [o.kind for o in outcomes] == ["applied"] * 20
+    cursor, outcomes = await reclaimer.claim_once(cursor)
+    assert [o.kind for o in outcomes] == ["applied"] * 20
+    assert cursor == "0-0"
+    assert await h.pending() == 0
+    assert await h.redis.hlen(f"reserves:attempts:{h.stream('ingress.events')}") == 0
+    total = await h.scalar("SELECT sum(on_hand_kg) FROM reserves_stock")
+    assert total == sum(range(1, 31)) * 1000
+
+
+async def test_a_running_service_recovers_what_a_dead_reader_left(harness: Harness) -> None:
+    h = harness
+    await _left_pending_by_a_dead_reader(
+        h, [depot_registered(), *(stock_level(DEPOT, q) for q in (1, 2, 3))]
+    )
+    await h.runtime.start()
+    try:
+        await until(h.idle, "the dead reader's entries reclaimed, applied and relayed", 10)
+        on_hand = await h.scalar(
+            "SELECT on_hand_kg FROM reserves_stock WHERE depot_id = :d", d=DEPOT
+        )
+        assert on_hand == 3_000  # the last count, each applied once
+        assert await h.scalar("SELECT count(*) FROM reserves_inbox") == 4
+    finally:
+        await h.runtime.stop()
