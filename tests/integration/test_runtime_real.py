@@ -85,6 +85,7 @@ class Harness:
                 namespace=ns,
                 consumer_name="reserves-test",
                 reclaim_idle_ms=500,
+                max_records=20,
                 polling_ms=50,
                 outbox_poll_ms=50,
             )

@@ -255,6 +255,12 @@ async def _supersede(tx: Transaction, plan_id: str) -> None:
         )
 
 
+async def _timed(wait: Awaitable[object]) -> float:
+    started = time.perf_counter()
+    await wait
+    return time.perf_counter() - started
+
+
 class Planner:
     def __init__(
         self,
@@ -280,6 +286,7 @@ class Planner:
         self._wake = asyncio.Event()
         self.busy = False
         self.settle_s = 0.0  # the last wait for settled inputs (logged with the plan)
+        self.waits = ""  # how long each of the two overlapping waits took (logged too)
         self._overtaken_by_orders = False
 
     def wake(self) -> None:
@@ -303,11 +310,14 @@ class Planner:
                         # A plan just overtaken by orders: its inputs were settled a moment
                         # ago; read them again at once rather than wait a second time.
                         self._overtaken_by_orders = False
+                        self.waits = " (redone at once)"
                     else:
                         # Both waits overlap: the bus settling and reserves answering.
-                        await asyncio.gather(
-                            self.settler.settled(debounce=not queued), self.answers_in()
+                        bus, answers = await asyncio.gather(
+                            _timed(self.settler.settled(debounce=not queued)),
+                            _timed(self.answers_in()),
                         )
+                        self.waits = f" (bus {bus:.2f} s, answers {answers:.2f} s)"
                     self.settle_s = time.perf_counter() - started
                     await self.plan_once()
                     queued = bool(await self.pending_triggers())
@@ -427,10 +437,11 @@ class Planner:
             await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
         self._on_committed()
         log.info(
-            "request %s (%d triggers): settled %.2f s, read %.2f s, solved %.2f s, stored %.2f s",
+            "request %s (%d triggers): settled %.2f s%s, read %.2f s, solved %.2f s, stored %.2f s",
             request_id,
             len(trig),
             self.settle_s,
+            self.waits,
             read_s,
             solve_ms / 1000,
             time.perf_counter() - started - solve_ms / 1000,
