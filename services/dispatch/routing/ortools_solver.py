@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
@@ -339,6 +339,12 @@ def solve(
             assignment = routing.SolveFromAssignmentWithParameters(start, search)
     if assignment is None:
         assignment = routing.SolveWithParameters(search)
+    if assignment is None and params.time_limit_s is not None:
+        # The clock ran out before the first solution (a short live budget on a loaded
+        # machine): a plan of no routes would supersede a good one. The first-solution
+        # strategy always ends, so take its solution, however long it takes.
+        first_only = replace(params, time_limit_s=None, solution_limit=1)
+        assignment = routing.SolveWithParameters(_search_parameters(first_only))
     if assignment is None:
         return RoutingSolution(False, 0, (), ())
 

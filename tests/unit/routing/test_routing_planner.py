@@ -332,3 +332,16 @@ def test_the_same_problem_solved_twice_gives_equal_plans() -> None:
     assert first == second
     assert [o.need_id for o in first.outcomes] == sorted(o.need_id for o in first.outcomes)
     assert [r.vehicle_id for r in first.routes] == sorted(r.vehicle_id for r in first.routes)
+
+
+def test_a_budget_too_short_for_the_first_solution_still_gives_the_first_solution() -> None:
+    """Live searches stop on a clock; on a loaded machine it can run out before OR-Tools has
+    its first solution, and a plan of no routes would supersede a good one in dispatch."""
+    from services.bench.regional import regional_problem
+
+    problem = regional_problem(cut=True)
+    rushed = plan_deliveries(problem, SolverParams(time_limit_s=0.001, solution_limit=50))
+    first = plan_deliveries(problem, SolverParams(solution_limit=1))
+    assert rushed.is_feasible
+    assert rushed.kpis.served_kg_by_priority == first.kpis.served_kg_by_priority
+    assert rushed.kpis.vehicles_used == first.kpis.vehicles_used > 0
