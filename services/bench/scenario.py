@@ -61,6 +61,8 @@ class Run:
     priority_weighted_fill: float
     weighted_bound_t: float
     vehicles_used: int
+    distance_km: float
+    objective: int
     decomposed: bool
 
 
@@ -150,6 +152,8 @@ def run(problem: LogisticsProblem, params: SolverParams) -> tuple[Run, Logistics
             priority_weighted_fill=round(k.priority_weighted_fill, 4),
             weighted_bound_t=round((k.weighted_bound_kg or 0) / 1000, 1),
             vehicles_used=k.vehicles_used,
+            distance_km=round(k.distance_m / 1000, 1),
+            objective=k.objective,
             decomposed=uses_decomposition(problem, params),
         ),
         last,

@@ -12,14 +12,15 @@ class DispatchSettings(ServiceSettings):
         50, description="Search budget in solutions: deterministic, used in exercises."
     )
     time_limit_s: float | None = Field(
-        1.0,
+        0.3,
         description=(
             "Wall-clock limit on a search. Live, a plan is due within seconds of a disruption: "
-            "on the reference world the first solution already serves all the physical limit "
-            "allows and further search saves about 1 % of distance (docs/reliability.md, "
-            "'Plan latency'), so a live search stops after a second. Exercises set 30 s, a "
-            "backstop behind their solution limit; a plan it cut short is logged there as not "
-            "reproducible."
+            "on the regional re-plan the plan after 0.3 s is the plan after 50 solutions (3 s): "
+            "same objective and distance (`hinterland bench scenario --regional "
+            "--regional-budget 0.3`, docs/reliability.md, 'Session 5'), and the search runs "
+            "beside three busy services. A search the clock stops before its first solution "
+            "still returns that first solution. Exercises set 30 s, a backstop behind their "
+            "solution limit; a plan it cut short is logged there as not reproducible."
         ),
     )
     first_solution: str = Field(
@@ -39,11 +40,11 @@ class DispatchSettings(ServiceSettings):
     )
     debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
     settle_max_s: float = Field(
-        1.0,
+        0.5,
         gt=0,
         description="Live: after the debounce, wait at most this long for every group to apply "
-        "what was on the bus, then as long again for reserves to answer the reservations asked; "
-        "a consequence applied later triggers its own re-plan (under load a longer wait was "
+        "what was on the bus, and (overlapping) for reserves to answer the reservations asked; "
+        "a consequence applied later triggers its own re-plan (under load these waits were "
         "the largest part of the disruption-to-plan time).",
     )
     http_host: str = "127.0.0.1"
