@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from fakeredis.aioredis import FakeRedis
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from contracts import streams
 from contracts.catalogue import Event
-from contracts.dispatch import ReservationRequested, ReservationRequestedV1
+from contracts.dispatch import DispatchOrderIssued, ReservationRequested, ReservationRequestedV1
 from contracts.envelope import Envelope
+from contracts.execution import Cargo, OrderProgressReported, OrderProgressReportedV1
 from contracts.reserves import (
     DepotRegistered,
     DepotRegisteredV1,
@@ -355,4 +356,81 @@ async def test_an_event_read_during_a_database_outage_is_applied_once_the_databa
         )
     finally:
         await redis.aclose()
+        await engine.dispose()
+
+
+# --- dispatch: deliveries and plans deadlocked on needs' rows --------------------------------
+
+
+@pytest.mark.integration
+async def test_a_delivery_takes_the_orders_lock_before_it_changes_a_need(
+    service_database: str,
+) -> None:
+    """Session 5, load run: PostgreSQL reported deadlocks between dispatch's readers and its
+    planner. A read applied a delivery (a need's row updated), then an answer that issues an
+    order, which waits for the orders lock; the planner held that lock and updated the same
+    need. Every writer of needs now takes the orders lock before its first write, so the
+    second of two waits for the first to commit instead of each holding what the other needs.
+    """
+    engine = db.create_engine(service_database)
+    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
+    sessions = db.session_factory(engine)
+    try:
+        planner = await _smoke_world_planner(sessions)
+        assert await planner.plan_once() is not None
+        async with sessions() as session:
+            first = (await session.execute(select(dispatch_tables.reservations))).all()
+        for k, r in enumerate(first):
+            await _apply(
+                sessions,
+                StockReservedV1(
+                    **_meta(f"reserved-{k}"),
+                    data=StockReserved(
+                        reservation_id=r.reservation_id,
+                        plan_id=r.plan_id,
+                        depot_id=r.depot_id,
+                        need_id=r.need_id,
+                        commodity=r.commodity,
+                        quantity_kg=r.quantity_kg,
+                    ),
+                ),
+            )
+        async with sessions() as session:
+            order = (await session.execute(select(dispatch_tables.orders))).first()
+        assert order is not None, "the plan's orders were issued"
+        body = DispatchOrderIssued.model_validate_json(order.body)
+        [(index, stop)] = [(k, s) for k, s in enumerate(body.stops) if s.action == "unload"][:1]
+        assert stop.need_id is not None
+        assert stop.depot_id is not None
+        unloaded = OrderProgressReportedV1(
+            **_meta("unloaded-1"),
+            data=OrderProgressReported(
+                order_id=order.order_id,
+                vehicle_id=order.vehicle_id,
+                stage="unloaded",
+                node_id=stop.node_id,
+                stop_index=index,
+                cargo=[
+                    Cargo(
+                        depot_id=stop.depot_id,
+                        need_id=stop.need_id,
+                        commodity=stop.commodity,
+                        quantity_kg=stop.quantity_kg,
+                    )
+                ],
+            ),
+        )
+        async with sessions() as reader, reader.begin():
+            await dispatch_handlers.handle(
+                unloaded,  # type: ignore[arg-type]
+                Transaction(reader, Cause.of(unloaded), "/test"),
+            )
+            # The reader's transaction is still open: a plan's store cannot start meanwhile.
+            async with sessions() as other, other.begin():
+                free = await other.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"),
+                    {"key": dispatch_handlers.ORDERS_LOCK},
+                )
+            assert free is False, "a delivery changed a need without holding the orders lock"
+    finally:
         await engine.dispose()

@@ -323,6 +323,13 @@ async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: s
 async def order_progress(evt: ex.OrderProgressReportedV1, tx: Transaction) -> None:
     """Count what was handed over; give back to planning what a broken-down vehicle still owed."""
     p = evt.data
+    if p.stage in ("unloaded", "broken_down"):
+        # These change needs' rows, as a plan's store and an order's issue do, and those take
+        # the orders lock first. Taking it here too orders every writer of needs behind it:
+        # without it a read that applied deliveries, then an answer that issued an order
+        # (waiting on the lock) deadlocked with a plan that held the lock and updated the
+        # same needs (the load run, session 5: two plans and three reads lost 1 s each).
+        await lock_orders(tx.session)
     order = (
         await tx.session.execute(select(t.orders).where(t.orders.c.order_id == p.order_id))
     ).first()
