@@ -7,7 +7,7 @@ Both were first seen as ledger violations in seeded fault runs
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,25 @@ async def _apply(sessions: async_sessionmaker[Any], event: Envelope) -> None:
         await dispatch_handlers.handle(event, tx)  # type: ignore[arg-type]
 
 
+async def _reserve_all(sessions: async_sessionmaker[Any], reservations: Sequence[Any]) -> None:
+    """Reserves' answer to each reservation row: all granted (their orders then go out)."""
+    for k, r in enumerate(reservations):
+        await _apply(
+            sessions,
+            StockReservedV1(
+                **_meta(f"reserved-{k}"),
+                data=StockReserved(
+                    reservation_id=r.reservation_id,
+                    plan_id=r.plan_id,
+                    depot_id=r.depot_id,
+                    need_id=r.need_id,
+                    commodity=r.commodity,
+                    quantity_kg=r.quantity_kg,
+                ),
+            ),
+        )
+
+
 async def _smoke_world_planner(sessions: async_sessionmaker[Any]) -> Planner:
     """Dispatch's read model of the smoke world, and a planner that plans at once."""
     for timed in load_scenario("smoke").events("bugs", mode="live"):
@@ -269,21 +288,7 @@ async def test_orders_committed_while_the_next_plan_reads_its_snapshot_are_not_s
         async def answered_meanwhile(session: Any, now: Any) -> Any:
             snapshot = await read(session, now)
             # Reserves answers the first plan now: the orders commit in another transaction.
-            for k, r in enumerate(first):
-                await _apply(
-                    sessions,
-                    StockReservedV1(
-                        **_meta(f"reserved-{k}"),
-                        data=StockReserved(
-                            reservation_id=r.reservation_id,
-                            plan_id=r.plan_id,
-                            depot_id=r.depot_id,
-                            need_id=r.need_id,
-                            commodity=r.commodity,
-                            quantity_kg=r.quantity_kg,
-                        ),
-                    ),
-                )
+            await _reserve_all(sessions, first)
             return snapshot
 
         monkeypatch.setattr(planner_module, "load_snapshot", answered_meanwhile)
@@ -380,21 +385,7 @@ async def test_a_delivery_takes_the_orders_lock_before_it_changes_a_need(
         assert await planner.plan_once() is not None
         async with sessions() as session:
             first = (await session.execute(select(dispatch_tables.reservations))).all()
-        for k, r in enumerate(first):
-            await _apply(
-                sessions,
-                StockReservedV1(
-                    **_meta(f"reserved-{k}"),
-                    data=StockReserved(
-                        reservation_id=r.reservation_id,
-                        plan_id=r.plan_id,
-                        depot_id=r.depot_id,
-                        need_id=r.need_id,
-                        commodity=r.commodity,
-                        quantity_kg=r.quantity_kg,
-                    ),
-                ),
-            )
+        await _reserve_all(sessions, first)
         async with sessions() as session:
             order = (await session.execute(select(dispatch_tables.orders))).first()
         assert order is not None, "the plan's orders were issued"
