@@ -283,3 +283,22 @@ async def test_a_running_service_recovers_what_a_dead_reader_left(harness: Harne
         assert await h.scalar("SELECT count(*) FROM reserves_inbox") == 4
     finally:
         await h.runtime.stop()
+
+
+async def test_a_pending_entry_deleted_from_the_stream_is_reported_not_passed_over(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator's XDEL or XTRIM can remove an entry nobody acknowledged yet; Redis then
+    drops it from the pending list on the next claim. It cannot be applied: it is logged."""
+    h = harness
+    await _left_pending_by_a_dead_reader(h, [depot_registered("D-GONE")])
+    [entry_id, *_] = [e[0] for e in await h.redis.xrange(h.stream("ingress.events"))]
+    await h.redis.xdel(h.stream("ingress.events"), entry_id)
+    [reclaimer] = [r for r in h.runtime.reclaimers() if r.stream == h.stream("ingress.events")]
+    await asyncio.sleep(0.6)
+    with caplog.at_level("ERROR", logger="services.runtime.reclaim"):
+        cursor, outcomes = await reclaimer.claim_once()
+    assert (cursor, outcomes) == ("0-0", [])
+    assert await h.pending() == 0
+    assert entry_id.decode() in caplog.text
+    assert "deleted from the stream before being applied" in caplog.text
