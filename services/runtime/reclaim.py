@@ -74,19 +74,21 @@ class Reclaimer:
         while True:
             try:
                 cursor, outcomes = await self.claim_once(cursor)
-            except (RedisConnectionError, RedisTimeoutError, OSError, ResponseError) as exc:
-                # Redis restarting (or the group not there yet): the entries stay pending.
-                log.warning("%s: reclaiming %s failed: %r", self.processor.group, self.stream, exc)
-                cursor = "0-0"
-                await asyncio.sleep(self.pause_s)
-                continue
-            except Exception:  # never let the loop die: what it missed stays pending
-                log.exception("%s: reclaiming %s failed", self.processor.group, self.stream)
+            except Exception as exc:  # never let the loop die: what it missed stays pending
+                if isinstance(exc, _REDIS_AWAY):  # restarting, or the group not there yet
+                    log.warning(
+                        "%s: reclaiming %s failed: %r", self.processor.group, self.stream, exc
+                    )
+                else:
+                    log.exception("%s: reclaiming %s failed", self.processor.group, self.stream)
                 cursor = "0-0"
                 await asyncio.sleep(self.pause_s)
                 continue
             if cursor == "0-0" and not outcomes:
                 await asyncio.sleep(self.pause_s)
+
+
+_REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, OSError, ResponseError)
 
 
 def _text(value: bytes | str) -> str:
