@@ -210,6 +210,24 @@ async def _smoke_world_planner(sessions: async_sessionmaker[Any]) -> Planner:
     )
 
 
+Planned = tuple[async_sessionmaker[Any], Planner, Sequence[Any]]
+
+
+@pytest.fixture
+async def planned(service_database: str) -> AsyncIterator[Planned]:
+    """Dispatch on PostgreSQL with the smoke world planned once: sessions, the planner, and
+    the first plan's reservation rows (not answered yet)."""
+    engine = db.create_engine(service_database)
+    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
+    sessions = db.session_factory(engine)
+    planner = await _smoke_world_planner(sessions)
+    assert await planner.plan_once() is not None
+    async with sessions() as session:
+        first = (await session.execute(select(dispatch_tables.reservations))).all()
+    yield sessions, planner, first
+    await engine.dispose()
+
+
 async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserving(
     tmp_path: Path,
 ) -> None:
@@ -260,7 +278,7 @@ async def test_a_second_plan_does_not_serve_again_what_the_first_is_still_reserv
 
 @pytest.mark.integration
 async def test_orders_committed_while_the_next_plan_reads_its_snapshot_are_not_served_again(
-    service_database: str, monkeypatch: pytest.MonkeyPatch
+    planned: Planned, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Session 4, fault run seed 1: eight needs committed twice. The planner read its snapshot
     (needs, vehicles) and then, in another statement, the orders issued so far; on PostgreSQL
@@ -268,38 +286,29 @@ async def test_orders_committed_while_the_next_plan_reads_its_snapshot_are_not_s
     committed quantities nor among the orders "issued since": the plan re-served its need.
     (SQLite reads a snapshot per transaction; the race needs PostgreSQL.)
     """
-    engine = db.create_engine(service_database)
-    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
-    sessions = db.session_factory(engine)
-    try:
-        planner = await _smoke_world_planner(sessions)
-        assert await planner.plan_once() is not None
-        async with sessions() as session:
-            first = (await session.execute(select(dispatch_tables.reservations))).all()
-        await _apply(
-            sessions,
-            DisruptionAppliedV1(
-                **{**_meta("applied-1"), "time": "2026-05-12T06:10:00+00:00"},
-                data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
-            ),
-        )
-        read = planner_module.load_snapshot
+    sessions, planner, first = planned
+    await _apply(
+        sessions,
+        DisruptionAppliedV1(
+            **{**_meta("applied-1"), "time": "2026-05-12T06:10:00+00:00"},
+            data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
+        ),
+    )
+    read = planner_module.load_snapshot
 
-        async def answered_meanwhile(session: Any, now: Any) -> Any:
-            snapshot = await read(session, now)
-            # Reserves answers the first plan now: the orders commit in another transaction.
-            await _reserve_all(sessions, first)
-            return snapshot
+    async def answered_meanwhile(session: Any, now: Any) -> Any:
+        snapshot = await read(session, now)
+        # Reserves answers the first plan now: the orders commit in another transaction.
+        await _reserve_all(sessions, first)
+        return snapshot
 
-        monkeypatch.setattr(planner_module, "load_snapshot", answered_meanwhile)
-        assert await planner.plan_once() is None  # overtaken: planned again on the new state
-        async with sessions() as session:
-            orders = (await session.execute(select(dispatch_tables.orders))).all()
-            versions = (await session.execute(select(dispatch_tables.plans.c.version))).all()
-        assert orders, "the first plan's orders were issued"
-        assert len(versions) == 1, "no second plan was published on the stale snapshot"
-    finally:
-        await engine.dispose()
+    monkeypatch.setattr(planner_module, "load_snapshot", answered_meanwhile)
+    assert await planner.plan_once() is None  # overtaken: planned again on the new state
+    async with sessions() as session:
+        orders = (await session.execute(select(dispatch_tables.orders))).all()
+        versions = (await session.execute(select(dispatch_tables.plans.c.version))).all()
+    assert orders, "the first plan's orders were issued"
+    assert len(versions) == 1, "no second plan was published on the stale snapshot"
 
 
 # --- a database outage turns good events into dead letters ----------------------------------
@@ -369,7 +378,7 @@ async def test_an_event_read_during_a_database_outage_is_applied_once_the_databa
 
 @pytest.mark.integration
 async def test_a_delivery_takes_the_orders_lock_before_it_changes_a_need(
-    service_database: str,
+    planned: Planned,
 ) -> None:
     """Session 5, load run: PostgreSQL reported deadlocks between dispatch's readers and its
     planner. A read applied a delivery (a need's row updated), then an answer that issues an
@@ -377,51 +386,42 @@ async def test_a_delivery_takes_the_orders_lock_before_it_changes_a_need(
     need. Every writer of needs now takes the orders lock before its first write, so the
     second of two waits for the first to commit instead of each holding what the other needs.
     """
-    engine = db.create_engine(service_database)
-    await migrate.upgrade(engine, DISPATCH.name, DISPATCH.migrations)
-    sessions = db.session_factory(engine)
-    try:
-        planner = await _smoke_world_planner(sessions)
-        assert await planner.plan_once() is not None
-        async with sessions() as session:
-            first = (await session.execute(select(dispatch_tables.reservations))).all()
-        await _reserve_all(sessions, first)
-        async with sessions() as session:
-            order = (await session.execute(select(dispatch_tables.orders))).first()
-        assert order is not None, "the plan's orders were issued"
-        body = DispatchOrderIssued.model_validate_json(order.body)
-        [(index, stop)] = [(k, s) for k, s in enumerate(body.stops) if s.action == "unload"][:1]
-        assert stop.need_id is not None
-        assert stop.depot_id is not None
-        unloaded = OrderProgressReportedV1(
-            **_meta("unloaded-1"),
-            data=OrderProgressReported(
-                order_id=order.order_id,
-                vehicle_id=order.vehicle_id,
-                stage="unloaded",
-                node_id=stop.node_id,
-                stop_index=index,
-                cargo=[
-                    Cargo(
-                        depot_id=stop.depot_id,
-                        need_id=stop.need_id,
-                        commodity=stop.commodity,
-                        quantity_kg=stop.quantity_kg,
-                    )
-                ],
-            ),
-        )
-        async with sessions() as reader, reader.begin():
-            await dispatch_handlers.handle(
-                unloaded,  # type: ignore[arg-type]
-                Transaction(reader, Cause.of(unloaded), "/test"),
-            )
-            # The reader's transaction is still open: a plan's store cannot start meanwhile.
-            async with sessions() as other, other.begin():
-                free = await other.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"),
-                    {"key": dispatch_handlers.ORDERS_LOCK},
+    sessions, _planner, first = planned
+    await _reserve_all(sessions, first)
+    async with sessions() as session:
+        order = (await session.execute(select(dispatch_tables.orders))).first()
+    assert order is not None, "the plan's orders were issued"
+    body = DispatchOrderIssued.model_validate_json(order.body)
+    [(index, stop)] = [(k, s) for k, s in enumerate(body.stops) if s.action == "unload"][:1]
+    assert stop.need_id is not None
+    assert stop.depot_id is not None
+    unloaded = OrderProgressReportedV1(
+        **_meta("unloaded-1"),
+        data=OrderProgressReported(
+            order_id=order.order_id,
+            vehicle_id=order.vehicle_id,
+            stage="unloaded",
+            node_id=stop.node_id,
+            stop_index=index,
+            cargo=[
+                Cargo(
+                    depot_id=stop.depot_id,
+                    need_id=stop.need_id,
+                    commodity=stop.commodity,
+                    quantity_kg=stop.quantity_kg,
                 )
-            assert free is False, "a delivery changed a need without holding the orders lock"
-    finally:
-        await engine.dispose()
+            ],
+        ),
+    )
+    async with sessions() as reader, reader.begin():
+        await dispatch_handlers.handle(
+            unloaded,
+            Transaction(reader, Cause.of(unloaded), "/test"),
+        )
+        # The reader's transaction is still open: a plan's store cannot start meanwhile.
+        async with sessions() as other, other.begin():
+            free = await other.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"),
+                {"key": dispatch_handlers.ORDERS_LOCK},
+            )
+        assert free is False, "a delivery changed a need without holding the orders lock"
