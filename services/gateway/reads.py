@@ -134,7 +134,7 @@ async def assets(session: AsyncSession, h: Hidden) -> list[AssetView]:
             owner=a.owner,
             status=a.status,
             node_id=a.node_id,
-            busy_until=aware(a.busy_until) if a.busy_until else None,
+            busy_until=aware(a.busy_until),
         )
         for a in rows
         if a.asset_id not in h.vehicles

@@ -189,7 +189,7 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
                 a.owner,
                 a.status,
                 a.node_id,
-                aware(a.busy_until) if a.busy_until else None,
+                aware(a.busy_until),
             )
             for a in await session.execute(select(t.assets).order_by(t.assets.c.asset_id))
         ],

@@ -55,7 +55,7 @@ async def load_depots(session: AsyncSession, depot_ids: Collection[str]) -> dict
             r.delivered_kg,
             r.adjusted_in_kg,
             r.adjusted_out_kg,
-            aware(r.counted_at) if r.counted_at else None,
+            aware(r.counted_at),
         )
     return depots
 
