@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from contracts.transport import DisruptionApplied, DisruptionAppliedV1
 from services.dispatch.adapters import tables as t
 from services.dispatch.app.planner import Planner, _overtaken, load_snapshot
 from services.dispatch.bootstrap import SPEC
@@ -27,6 +30,7 @@ from services.dispatch.routing import (
     plan_deliveries,
 )
 from services.runtime import db, migrate
+from tests.reliability.test_found_bugs import _apply, _reserve_all, _smoke_world_planner
 from tests.unit.routing.test_routing_planner import DAY, line, truck
 
 NOW = datetime(2026, 5, 12, 6, 0, tzinfo=UTC)
@@ -251,3 +255,59 @@ async def test_a_plan_overtaken_by_orders_is_redone_at_once_without_waiting_agai
         await task
     assert rounds == ["overtaken", "planned"]
     assert waits == [True]  # the redo did not wait for the bus again
+
+
+async def test_a_plan_keeps_pending_reservations_it_asks_again_and_their_answers_issue_its_orders(
+    sessions: async_sessionmaker[Any],
+) -> None:
+    """Each plan used to release every pending reservation and ask for it again: under load
+    that doubled reserves' work per plan and kept the answers, and the orders, behind the
+    next plan. Now an unchanged leg keeps its reservation, which passes to the new plan."""
+    planner = await _smoke_world_planner(sessions)
+    planner.churn_cost_per_t = 20.0
+    first_id = await planner.plan_once()
+    assert first_id is not None
+    async with sessions() as session:
+        first = (await session.execute(select(t.reservations))).all()
+    assert first
+    assert {r.status for r in first} == {"requested"}
+    await _apply(
+        sessions,
+        DisruptionAppliedV1(
+            id="applied-1",
+            source="/test",
+            time=datetime(2026, 5, 12, 6, 10, tzinfo=UTC),
+            correlationid="c",
+            data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
+        ),
+    )
+    async with sessions() as session:
+        before = set(await session.scalars(select(t.outbox.c.event_id)))
+    second_id = await planner.plan_once()
+    assert second_id is not None
+    assert second_id != first_id
+    async with sessions() as session:
+        rows = {r.reservation_id: r for r in await session.execute(select(t.reservations))}
+        emitted = [
+            json.loads(body)
+            for event_id, body in await session.execute(
+                select(t.outbox.c.event_id, t.outbox.c.body)
+            )
+            if event_id not in before
+        ]
+    types = Counter(e["type"].split(".")[-2] for e in emitted)
+    # Nothing else changed, so the second plan asks for exactly what the first did: every
+    # reservation is kept (same id, now the second plan's), none released, none asked again.
+    assert set(rows) == {r.reservation_id for r in first}
+    assert {r.plan_id for r in rows.values()} == {second_id}
+    assert {r.status for r in rows.values()} == {"requested"}
+    assert types == {"plan_requested": 1, "plan_published": 1}
+
+    await _reserve_all(sessions, first)
+    async with sessions() as session:
+        orders = (await session.execute(select(t.orders))).all()
+        statuses = set(await session.scalars(select(t.reservations.c.status)))
+    assert orders
+    assert {o.plan_id for o in orders} == {second_id}
+    assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}
+    assert statuses == {"dispatched"}

@@ -19,15 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import dispatch as d
 from services.dispatch.adapters import tables as t
-from services.dispatch.app.handlers import lock_orders
+from services.dispatch.app.handlers import issue_order_when_answered, lock_orders
 from services.dispatch.domain.planning import (
     AssetRow,
     DepotRow,
     LinkRow,
     NeedRow,
     NodeRow,
+    PendingReservation,
+    ReservationLine,
     Snapshot,
     build_problem,
+    carry_over,
     plan_hash,
     reservation_lines,
 )
@@ -222,28 +225,42 @@ async def _overtaken(session: AsyncSession, orders_before: set[str], plan: Logis
     return bool(needs & {a.need_id for a in plan.allocations})
 
 
-async def _supersede(tx: Transaction, plan_id: str) -> None:
-    """A new plan replaces what earlier plans asked for but never turned into orders.
+async def _reserve(tx: Transaction, plan_id: str, lines: Sequence[ReservationLine]) -> None:
+    """Ask reserves for what the new plan takes; keep, or release, what earlier plans asked.
 
-    Without this, a plan made while an earlier one's reservations are still being answered
-    (on any other trigger) would serve the same needs again with the same vehicles. Reserves
-    releases what it held (the release queues behind the request on the same stream).
+    A new plan replaces what earlier plans asked for but never turned into orders. Without
+    this, a plan made while an earlier one's reservations are still being answered (on any
+    other trigger) would serve the same needs again with the same vehicles. A pending
+    reservation the new plan asks for unchanged is kept and now belongs to the new plan
+    (``carry_over``), so its answer issues the new plan's order; the rest are superseded and
+    reserves releases what it held (the release queues behind the request on the same stream).
     """
-    pending = (
-        await tx.session.execute(
-            select(t.reservations.c.reservation_id, t.reservations.c.plan_id)
-            .where(t.reservations.c.status.in_(("requested", "reserved")))
-            .order_by(t.reservations.c.reservation_id)
+    session = tx.session
+    rs = t.reservations.c
+    pending = [
+        PendingReservation(
+            r.reservation_id,
+            r.plan_id,
+            r.vehicle_id,
+            r.need_id,
+            r.depot_id,
+            r.commodity,
+            int(r.quantity_kg),
         )
-    ).all()
-    if not pending:
-        return
-    await tx.session.execute(
-        update(t.reservations)
-        .where(t.reservations.c.reservation_id.in_([p.reservation_id for p in pending]))
-        .values(status="superseded")
-    )
-    for p in pending:
+        for r in await session.execute(
+            select(t.reservations)
+            .where(rs.status.in_(("requested", "reserved")))
+            .order_by(rs.reservation_id)
+        )
+    ]
+    change = carry_over(pending, lines)
+    if change.superseded:
+        await session.execute(
+            update(t.reservations)
+            .where(rs.reservation_id.in_([p.reservation_id for p in change.superseded]))
+            .values(status="superseded")
+        )
+    for p in change.superseded:
         tx.emit(
             d.ReleaseRequestedV1,
             d.ReleaseRequested(
@@ -253,6 +270,48 @@ async def _supersede(tx: Transaction, plan_id: str) -> None:
             ),
             subject=p.reservation_id,
         )
+    if change.kept:
+        await session.execute(
+            update(t.reservations)
+            .where(rs.reservation_id == bindparam("b_id"))
+            .values(plan_id=plan_id, eta=bindparam("b_eta")),
+            [{"b_id": rid, "b_eta": line.eta} for rid, line in change.kept],
+        )
+    if change.new:
+        await session.execute(
+            insert(t.reservations),
+            [
+                {
+                    "reservation_id": line.reservation_id,
+                    "plan_id": plan_id,
+                    "vehicle_id": line.vehicle_id,
+                    "need_id": line.need_id,
+                    "depot_id": line.depot_id,
+                    "commodity": line.commodity,
+                    "quantity_kg": line.quantity_kg,
+                    "eta": line.eta,
+                    "status": "requested",
+                }
+                for line in change.new
+            ],
+        )
+    for line in change.new:
+        tx.emit(
+            d.ReservationRequestedV1,
+            d.ReservationRequested(
+                reservation_id=line.reservation_id,
+                plan_id=plan_id,
+                depot_id=line.depot_id,
+                need_id=line.need_id,
+                commodity=line.commodity,
+                quantity_kg=line.quantity_kg,
+            ),
+            subject=line.reservation_id,
+        )
+    # A vehicle whose every reservation was kept and answered goes out now: no answer is
+    # left to come that would issue its order.
+    for vehicle in sorted({line.vehicle_id for _, line in change.kept}):
+        await issue_order_when_answered(tx, plan_id, vehicle)
 
 
 async def _timed(wait: Awaitable[object]) -> float:
@@ -566,36 +625,4 @@ class Planner:
             subject=plan_id,
             classification="military" if military else "public",
         )
-        await _supersede(tx, plan_id)
-        lines = reservation_lines(plan, plan_id, now, needs)
-        if lines:
-            await session.execute(
-                insert(t.reservations),
-                [
-                    {
-                        "reservation_id": line.reservation_id,
-                        "plan_id": plan_id,
-                        "vehicle_id": line.vehicle_id,
-                        "need_id": line.need_id,
-                        "depot_id": line.depot_id,
-                        "commodity": line.commodity,
-                        "quantity_kg": line.quantity_kg,
-                        "eta": line.eta,
-                        "status": "requested",
-                    }
-                    for line in lines
-                ],
-            )
-        for line in lines:
-            tx.emit(
-                d.ReservationRequestedV1,
-                d.ReservationRequested(
-                    reservation_id=line.reservation_id,
-                    plan_id=plan_id,
-                    depot_id=line.depot_id,
-                    need_id=line.need_id,
-                    commodity=line.commodity,
-                    quantity_kg=line.quantity_kg,
-                ),
-                subject=line.reservation_id,
-            )
+        await _reserve(tx, plan_id, reservation_lines(plan, plan_id, now, needs))

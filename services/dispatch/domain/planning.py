@@ -196,6 +196,56 @@ def reservation_lines(
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class PendingReservation:
+    """A reservation an earlier plan asked for that is not an order yet (requested/reserved)."""
+
+    reservation_id: str
+    plan_id: str
+    vehicle_id: str
+    need_id: str
+    depot_id: str
+    commodity: str
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
+class CarryOver:
+    kept: list[tuple[str, ReservationLine]]
+    """(the pending reservation's id, the new plan's line it now stands for)."""
+    superseded: list[PendingReservation]
+    new: list[ReservationLine]
+
+
+def carry_over(
+    pending: Sequence[PendingReservation], lines: Sequence[ReservationLine]
+) -> CarryOver:
+    """What a new plan does with its predecessors' pending reservations.
+
+    A line the new plan asks for exactly as a pending reservation already does (same vehicle,
+    depot, need, commodity and quantity) keeps that reservation: reserves is not asked to
+    release it and hold it again. Every other pending reservation is superseded (released),
+    every other line is new. Re-asking for everything made each plan under load cost reserves
+    two events per leg and kept its answers, and so the orders, behind the next plan.
+    """
+    waiting: dict[tuple[str, str, str, str, int], list[PendingReservation]] = defaultdict(list)
+    for p in pending:
+        waiting[(p.vehicle_id, p.depot_id, p.need_id, p.commodity, p.quantity_kg)].append(p)
+    kept: list[tuple[str, ReservationLine]] = []
+    new: list[ReservationLine] = []
+    for line in lines:
+        same = waiting.get(
+            (line.vehicle_id, line.depot_id, line.need_id, line.commodity, line.quantity_kg)
+        )
+        if same:
+            kept.append((same.pop(0).reservation_id, line))
+        else:
+            new.append(line)
+    superseded = [p for ps in waiting.values() for p in ps]
+    superseded.sort(key=lambda p: p.reservation_id)
+    return CarryOver(kept, superseded, new)
+
+
 def plan_hash(content: object) -> str:
     """SHA-256 of canonical JSON: equal hashes mean equal plans (replay comparison)."""
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)

@@ -12,8 +12,11 @@ from services.dispatch.domain.planning import (
     LinkRow,
     NeedRow,
     NodeRow,
+    PendingReservation,
+    ReservationLine,
     Snapshot,
     build_problem,
+    carry_over,
     plan_hash,
     reservation_lines,
 )
@@ -148,6 +151,49 @@ def test_reservation_lines_do_not_depend_on_allocation_order() -> None:
     forward = reservation_lines(plan(*allocations), "P1", NOW, needs)
     backward = reservation_lines(plan(*reversed(allocations)), "P1", NOW, needs)
     assert forward == backward
+
+
+def _line(vehicle: str, depot: str, need: str, kg: int, plan: str = "P2") -> ReservationLine:
+    return ReservationLine(
+        f"{plan}/{vehicle}/{depot}/{need}", vehicle, need, depot, "water", kg, NOW
+    )
+
+
+def _pending(vehicle: str, depot: str, need: str, kg: int) -> PendingReservation:
+    return PendingReservation(
+        f"P1/{vehicle}/{depot}/{need}", "P1", vehicle, need, depot, "water", kg
+    )
+
+
+def test_a_new_plan_keeps_pending_reservations_it_asks_for_unchanged_and_releases_the_rest() -> (
+    None
+):
+    pending = [
+        _pending("V-1", "D-1", "N-1", 5_000),  # asked again as it is: kept
+        _pending("V-1", "D-1", "N-2", 2_000),  # asked again for another quantity: released
+        _pending("V-2", "D-1", "N-1", 3_000),  # now on another vehicle: released
+        _pending("V-3", "D-2", "N-3", 1_000),  # not in the new plan: released
+    ]
+    lines = [
+        _line("V-1", "D-1", "N-1", 5_000),
+        _line("V-1", "D-1", "N-2", 2_500),
+        _line("V-4", "D-1", "N-1", 3_000),
+        _line("V-1", "D-3", "N-4", 700),  # a new leg for a kept vehicle
+    ]
+    change = carry_over(pending, lines)
+    assert change.kept == [("P1/V-1/D-1/N-1", lines[0])]
+    assert [p.reservation_id for p in change.superseded] == [
+        "P1/V-1/D-1/N-2",
+        "P1/V-2/D-1/N-1",
+        "P1/V-3/D-2/N-3",
+    ]
+    assert change.new == lines[1:]
+
+
+def test_without_pending_reservations_every_line_is_new() -> None:
+    lines = [_line("V-1", "D-1", "N-1", 5_000)]
+    change = carry_over([], lines)
+    assert (change.kept, change.superseded, change.new) == ([], [], lines)
 
 
 def test_plan_hash_does_not_depend_on_dict_key_order() -> None:
