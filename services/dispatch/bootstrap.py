@@ -9,7 +9,7 @@ from faststream import FastStream
 
 from contracts import streams
 from services.dispatch.adapters import tables
-from services.dispatch.app.handlers import HANDLED, handle
+from services.dispatch.app.handlers import HANDLED, ORDERS_LOCK, handle
 from services.dispatch.app.handlers import INGRESS_TYPES as NEEDS_AND_ALERTS
 from services.dispatch.app.planner import BusSettled, Planner, Settler, solve, solve_inline
 from services.dispatch.routing import SolverParams
@@ -30,6 +30,7 @@ SPEC = ServiceSpec(
         streams.TRANSPORT: HANDLED,
     },
     migrations=Path(__file__).parent / "migrations",
+    lock_key=ORDERS_LOCK,
 )
 
 

@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
         streams.DISPATCH: HANDLED - INGRESS_TYPES,
     },
     migrations=Path(__file__).parent / "migrations",
+    lock_key=0x52535256,  # "RSRV": its readers apply one transaction at a time (EntryProcessor)
     hooks=HOOKS,
 )
 

@@ -20,7 +20,7 @@ from contracts.envelope import Envelope, Mode
 from contracts.streams import dead_letter
 from services.runtime import outbox
 from services.runtime.bus import errors_key
-from services.runtime.sql import dialect_insert
+from services.runtime.sql import advisory_lock, dialect_insert
 from services.runtime.transaction import Cause, Transaction
 from services.runtime.wire import EVENT_FIELD
 
@@ -101,6 +101,7 @@ class EntryProcessor:
         max_deliveries: int,
         on_committed: Callable[[], None] = lambda: None,
         hooks: TransactionHooks | None = None,
+        lock_key: int | None = None,
     ) -> None:
         self.service = service
         self.group = group
@@ -115,6 +116,7 @@ class EntryProcessor:
         self._max = max_deliveries
         self._on_committed = on_committed
         self._hooks = hooks
+        self._lock_key = lock_key
 
     def _keys(self, stream: str) -> tuple[str, str]:
         return f"{self.group}:attempts:{stream}", errors_key(self.group, stream)
@@ -241,6 +243,7 @@ class EntryProcessor:
         applied: list[_Ready] = []
         try:
             async with self._sessions() as session, session.begin():
+                await self._serialise(session)
                 claimed = await self._claim(session, stream, [r.event for r in ready])
                 for r in ready:
                     if r.event.id in claimed:
@@ -263,6 +266,19 @@ class EntryProcessor:
         if applied:
             self._on_committed()
         return {r.entry_id for r in applied}
+
+    async def _serialise(self, session: AsyncSession) -> None:
+        """One transaction of this service's readers at a time (with ``lock_key``).
+
+        A service reads each input stream, and reclaims it, in a task of its own, and each
+        read is one transaction that locks rows in the order of its events. Two of them that
+        touch the same rows in another order deadlock; PostgreSQL breaks the tie after its
+        1 s deadlock timeout and the read is retried one entry at a time (load runs, sessions
+        4 and 5: a few per run in every service, a second each). Taking one lock first makes
+        them queue instead. Dispatch's key is its orders lock, which its planner takes too.
+        """
+        if self._lock_key is not None:
+            await advisory_lock(session, self._lock_key)
 
     async def _claim(self, session: AsyncSession, stream: str, events: Sequence[Event]) -> set[str]:
         """Insert the inbox rows of those events not applied before; the event ids inserted.
@@ -293,6 +309,7 @@ class EntryProcessor:
         """
         try:
             async with self._sessions() as session, session.begin():
+                await self._serialise(session)
                 try:
                     await session.execute(
                         insert(self._inbox).values(

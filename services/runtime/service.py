@@ -52,6 +52,9 @@ class ServiceSpec:
     migrations: Path
     hooks: TransactionHooks | None = None
     """Run around the handlers in each transaction (see TransactionHooks); None: no steps."""
+    lock_key: int | None = None
+    """A PostgreSQL advisory lock every transaction of the service's readers takes first, so
+    that they apply one at a time (see EntryProcessor); None: they run side by side."""
 
 
 BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
@@ -94,6 +97,7 @@ class ServiceRuntime:
             max_deliveries=s.max_deliveries,
             on_committed=self._committed,
             hooks=self.spec.hooks,
+            lock_key=self.spec.lock_key,
         )
         self.broker = self._build_broker()
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, overload
 
-from sqlalchemy import Table, and_, insert, update
+from sqlalchemy import Table, and_, insert, text, update
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
@@ -22,6 +22,14 @@ async def upsert(
     result = await session.execute(update(table).where(cond).values(**values))
     if getattr(result, "rowcount", 0) == 0:
         await session.execute(insert(table).values(**key, **values))
+
+
+async def advisory_lock(session: AsyncSession, key: int) -> None:
+    """Take PostgreSQL's transaction-scoped advisory lock ``key`` (held until commit or
+    rollback; taking it again in the same transaction is free). SQLite has one writer and
+    BEGIN IMMEDIATE already, so there it does nothing."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def dialect_insert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:

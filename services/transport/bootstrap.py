@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
         streams.DISPATCH: HANDLED - INGRESS_TYPES,
     },
     migrations=Path(__file__).parent / "migrations",
+    lock_key=0x54524E53,  # "TRNS": its readers apply one transaction at a time (EntryProcessor)
 )
 
 

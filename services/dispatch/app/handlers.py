@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts import dispatch as d
@@ -19,7 +19,7 @@ from contracts import transport as tr
 from contracts.catalogue import Event, type_name
 from contracts.common import to_kg
 from services.dispatch.adapters import tables as t
-from services.runtime.sql import aware, upsert
+from services.runtime.sql import advisory_lock, aware, upsert
 from services.runtime.transaction import Transaction
 
 
@@ -239,12 +239,12 @@ ORDERS_LOCK = 0x48494E54  # "HINT": one key for "orders and plans change one at 
 
 
 async def lock_orders(session: AsyncSession) -> None:
-    """Serialise issuing orders with publishing plans (PostgreSQL; SQLite's single writer and
-    BEGIN IMMEDIATE already do). Taken before anything is read, so that what is read after
-    it includes the other side's commit: a plan never counts a need open that an order
-    committed meanwhile, and an order never goes out for a plan's superseded reservations."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ORDERS_LOCK})
+    """Serialise issuing orders with publishing plans. Taken before anything is read, so
+    that what is read after it includes the other side's commit: a plan never counts a need
+    open that an order committed meanwhile, and an order never goes out for a plan's
+    superseded reservations. Dispatch's readers take it first in every transaction too
+    (``SPEC.lock_key``); taking it here again is free."""
+    await advisory_lock(session, ORDERS_LOCK)
 
 
 async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: str) -> None:

@@ -200,29 +200,52 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
     )
 
 
-async def _overtaken(session: AsyncSession, orders_before: set[str], plan: LogisticsPlan) -> bool:
-    """True if an order issued since ``orders_before`` was read is for a vehicle or a need
-    that ``plan`` uses (the caller holds the orders lock, so no more can come)."""
+def _stops(stops: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [(x.node_id, x.action, x.depot_id, x.need_id, x.quantity_kg) for x in stops]
+
+
+async def _overtaken(
+    session: AsyncSession, orders_before: set[str], plan: LogisticsPlan
+) -> set[str] | None:
+    """Whether orders issued since ``orders_before`` was read leave ``plan`` valid (the caller
+    holds the orders lock, so no more can come).
+
+    None if one of them is for a vehicle or a need that ``plan`` uses other than exactly as
+    that order does: the snapshot counted that need open and that vehicle free, so the plan
+    must be made again. Otherwise the vehicles whose new order *is* their route in ``plan``
+    (the same stops: the plan kept a leg whose answer came in during the search); their
+    legs are dispatched already, and the plan must not ask for them again.
+    """
     rows = (
         await session.execute(
-            select(t.orders.c.order_id, t.orders.c.plan_id, t.orders.c.vehicle_id)
+            select(t.orders.c.order_id, t.orders.c.plan_id, t.orders.c.vehicle_id, t.orders.c.body)
         )
     ).all()
     new = [r for r in rows if r.order_id not in orders_before]
     if not new:
-        return False
-    vehicles = {r.vehicle_id for r in new}
-    if vehicles & {route.vehicle_id for route in plan.routes}:
-        return True
+        return set()
+    routes = {route.vehicle_id: route for route in plan.routes}
+    matched: set[str] = set()
+    for r in new:
+        route = routes.get(r.vehicle_id)
+        if route is None:
+            continue
+        order = d.DispatchOrderIssued.model_validate_json(r.body)
+        if _stops(order.stops) != _stops(route.stops):
+            return None
+        matched.add(r.vehicle_id)
+    others = {r.vehicle_id for r in new} - matched
+    if not others:
+        return matched
     needs = set(
         await session.scalars(
             select(t.reservations.c.need_id).where(
                 t.reservations.c.plan_id.in_({r.plan_id for r in new}),
-                t.reservations.c.vehicle_id.in_(vehicles),
+                t.reservations.c.vehicle_id.in_(others),
             )
         )
     )
-    return bool(needs & {a.need_id for a in plan.allocations})
+    return None if needs & {a.need_id for a in plan.allocations} else matched
 
 
 async def _reserve(tx: Transaction, plan_id: str, lines: Sequence[ReservationLine]) -> None:
@@ -458,11 +481,13 @@ class Planner:
 
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
-            if plan is not None and await _overtaken(session, orders_before, plan):
+            dispatched = set() if plan is None else await _overtaken(session, orders_before, plan)
+            if dispatched is None:
                 # An earlier plan's order went out while we solved, for a vehicle or a need
                 # this plan uses: our snapshot counted that need as open and that vehicle as
-                # free. Plan again on the new state. (Orders for other vehicles and needs leave
-                # this plan valid: under steady load, redoing for any order starved planning.)
+                # free. Plan again on the new state. (Orders for other vehicles and needs, or
+                # exactly as this plan routes them, leave it valid: under steady load,
+                # redoing for any order starved planning.)
                 log.info("request %s: orders issued while solving; planning again", request_id)
                 self._overtaken_by_orders = True
                 self._wake.set()
@@ -488,7 +513,7 @@ class Planner:
                 )
             if plan is not None:
                 await self._publish(
-                    tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms
+                    tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms, dispatched
                 )
             await session.execute(
                 delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
@@ -517,7 +542,10 @@ class Planner:
         request_id: str,
         snapshot: Snapshot,
         solve_ms: int,
+        dispatched: set[str],
     ) -> None:
+        """Store and publish ``plan``; ``dispatched``: vehicles whose order since the snapshot
+        is their route in it (``_overtaken``), not to be reserved again."""
         now = snapshot.now
         needs = {n.need_id: n for n in snapshot.needs}
 
@@ -625,4 +653,5 @@ class Planner:
             subject=plan_id,
             classification="military" if military else "public",
         )
-        await _reserve(tx, plan_id, reservation_lines(plan, plan_id, now, needs))
+        lines = reservation_lines(plan, plan_id, now, needs)
+        await _reserve(tx, plan_id, [x for x in lines if x.vehicle_id not in dispatched])
