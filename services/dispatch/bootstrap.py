@@ -54,7 +54,7 @@ def create_runtime(
         if settler
         else BusSettled(
             runtime.redis,
-            [runtime.stream(name) for name in streams.ALL],
+            [runtime.stream(name) for name in SPEC.inputs],
             s.debounce_s,
             max_wait_s=s.settle_max_s,
         ),
@@ -62,7 +62,6 @@ def create_runtime(
         runtime.relay.wake,
         solver=solve if s.solver_process else solve_inline,
         churn_cost_per_t=s.churn_cost_per_t,
-        answers_max_s=s.settle_max_s,
     )
     runtime.listeners.append(planner.wake)
 

@@ -43,9 +43,9 @@ class DispatchSettings(ServiceSettings):
         0.5,
         gt=0,
         description="Live: after the debounce, wait at most this long for every group to apply "
-        "what was on the bus, and (overlapping) for reserves to answer the reservations asked; "
-        "a consequence applied later triggers its own re-plan (under load these waits were "
-        "the largest part of the disruption-to-plan time).",
+        "what was on dispatch's input streams (a disruption's consequences); a consequence "
+        "applied later triggers its own re-plan (under load this wait was the largest part of "
+        "the disruption-to-plan time).",
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8080

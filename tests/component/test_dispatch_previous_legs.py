@@ -8,17 +8,18 @@ import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.dispatch import DispatchOrderIssued, PlannedStop
 from contracts.transport import DisruptionApplied, DisruptionAppliedV1
 from services.dispatch.adapters import tables as t
+from services.dispatch.app.handlers import HOLD_MAX
 from services.dispatch.app.planner import Planner, _overtaken, load_snapshot
 from services.dispatch.bootstrap import SPEC
 from services.dispatch.domain.planning import build_problem
@@ -44,6 +45,17 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[Any]]:
     await migrate.upgrade(engine, SPEC.name, SPEC.migrations)
     yield db.session_factory(engine)
     await engine.dispose()
+
+
+def _disruption_elsewhere() -> DisruptionAppliedV1:
+    """A trigger that changes nothing the smoke world's plan uses."""
+    return DisruptionAppliedV1(
+        id="applied-1",
+        source="/test",
+        time=datetime(2026, 5, 12, 6, 10, tzinfo=UTC),
+        correlationid="c",
+        data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
+    )
 
 
 async def trigger(sessions: async_sessionmaker[Any], event_id: str) -> None:
@@ -214,42 +226,83 @@ async def test_triggers_that_arrived_during_a_plan_are_planned_without_a_debounc
     assert calls == [True, False, True]
 
 
-async def test_the_planner_waits_for_reserves_to_answer_what_was_asked_but_not_forever(
+async def test_answers_during_a_plan_wait_for_it_and_its_publication_sends_their_orders(
+    sessions: async_sessionmaker[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reserves answers the first plan while the second is being made. Sent then, the orders
+    would make the second plan (made on a snapshot without them) start over; under load that
+    was every other plan. They wait for the second plan, which keeps those legs, and go out
+    with it, as its orders."""
+    planner = await _smoke_world_planner(sessions)
+    planner.churn_cost_per_t = 20.0
+    first_id = await planner.plan_once()
+    assert first_id is not None
+    async with sessions() as session:
+        first = (await session.execute(select(t.reservations))).all()
+    await _apply(sessions, _disruption_elsewhere())
+    solve = planner._solve
+    during: list[int] = []
+
+    async def answered_meanwhile(problem: Any, params: Any) -> Any:
+        await _reserve_all(sessions, first)
+        async with sessions() as session:
+            during.append(len((await session.execute(select(t.orders))).all()))
+        return await solve(problem, params)
+
+    monkeypatch.setattr(planner, "_solve", answered_meanwhile)
+    second_id = await planner.plan_once()
+    assert during == [0], "orders went out during the search"
+    assert second_id is not None, "the plan was not redone"
+    async with sessions() as session:
+        orders = (await session.execute(select(t.orders))).all()
+        hold = (await session.execute(select(t.order_hold))).all()
+    assert {o.plan_id for o in orders} == {second_id}
+    assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}
+    assert hold == []
+
+
+async def test_a_plan_that_fails_still_sends_the_orders_it_held_back(
+    sessions: async_sessionmaker[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planner = await _smoke_world_planner(sessions)
+    assert await planner.plan_once() is not None
+    async with sessions() as session:
+        first = (await session.execute(select(t.reservations))).all()
+    await _apply(sessions, _disruption_elsewhere())
+
+    async def broken(problem: Any, params: Any) -> Any:
+        await _reserve_all(sessions, first)
+        raise RuntimeError("solver process died")
+
+    monkeypatch.setattr(planner, "_solve", broken)
+    with pytest.raises(RuntimeError):
+        await planner.plan_once()
+    async with sessions() as session:
+        orders = (await session.execute(select(t.orders))).all()
+        hold = (await session.execute(select(t.order_hold))).all()
+        triggers = (await session.execute(select(t.triggers))).all()
+    assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}
+    assert hold == []
+    assert triggers, "the failed plan's triggers are kept for the retry"
+
+
+async def test_a_hold_left_by_a_planner_long_gone_does_not_keep_orders_back(
     sessions: async_sessionmaker[Any],
 ) -> None:
-
-    class Now:
-        async def settled(self, debounce: bool = True) -> None:
-            return None
-
-    planner = Planner(
-        sessions, t.outbox, "dispatch", Now(), SolverParams(), lambda: None, answers_max_s=0.3
-    )
-    assert await planner.answers_in()  # nothing asked
+    planner = await _smoke_world_planner(sessions)
+    assert await planner.plan_once() is not None
+    async with sessions() as session:
+        first = (await session.execute(select(t.reservations))).all()
     async with sessions() as session, session.begin():
         await session.execute(
-            insert(t.reservations).values(
-                reservation_id="R-1",
-                plan_id="P0001",
-                vehicle_id="V-1",
-                need_id="N-1",
-                depot_id="D-1",
-                commodity="water",
-                quantity_kg=1_000,
-                eta=NOW,
-                status="requested",
+            insert(t.order_hold).values(
+                holder="planner", since=datetime.now(UTC) - HOLD_MAX - timedelta(seconds=1)
             )
         )
-    assert not await planner.answers_in()  # reserves away: gives up after 0.3 s
-
-    async def answer() -> None:
-        await asyncio.sleep(0.1)
-        async with sessions() as session, session.begin():
-            await session.execute(update(t.reservations).values(status="reserved"))
-
-    answering = asyncio.create_task(answer())
-    assert await planner.answers_in()
-    await answering
+    await _reserve_all(sessions, first)
+    async with sessions() as session:
+        orders = (await session.execute(select(t.orders))).all()
+    assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}
 
 
 async def test_a_plan_overtaken_by_orders_is_redone_at_once_without_waiting_again(
@@ -301,16 +354,7 @@ async def test_a_plan_keeps_pending_reservations_it_asks_again_and_their_answers
         first = (await session.execute(select(t.reservations))).all()
     assert first
     assert {r.status for r in first} == {"requested"}
-    await _apply(
-        sessions,
-        DisruptionAppliedV1(
-            id="applied-1",
-            source="/test",
-            time=datetime(2026, 5, 12, 6, 10, tzinfo=UTC),
-            correlationid="c",
-            data=DisruptionApplied(disruption_id="DIS-ELSEWHERE"),
-        ),
-    )
+    await _apply(sessions, _disruption_elsewhere())
     async with sessions() as session:
         before = set(await session.scalars(select(t.outbox.c.event_id)))
     second_id = await planner.plan_once()

@@ -144,5 +144,13 @@ disruptions = Table(
     Column("body", Text, nullable=False),
 )
 
+order_hold = Table(
+    "dispatch_order_hold",
+    metadata,
+    Column("holder", String(32), primary_key=True),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+"""A row while a plan is being made: answers that complete a vehicle then wait for it."""
+
 outbox = outbox_table(metadata, "dispatch")
 inbox = inbox_table(metadata, "dispatch")

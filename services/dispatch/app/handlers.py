@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -247,9 +247,27 @@ async def lock_orders(session: AsyncSession) -> None:
     await advisory_lock(session, ORDERS_LOCK)
 
 
+HOLD_MAX = timedelta(seconds=120)
+"""A hold older than this is ignored: a planner gone for good must not keep orders back."""
+
+
+async def orders_held(session: AsyncSession) -> bool:
+    """True while the planner makes a plan (``Planner._hold_orders``); the caller holds the
+    orders lock, so the answer is good until it commits."""
+    since = await session.scalar(select(t.order_hold.c.since))
+    return since is not None and datetime.now(UTC) - aware(since) < HOLD_MAX
+
+
 async def issue_order_when_answered(tx: Transaction, plan_id: str, vehicle_id: str) -> None:
-    """Once every reservation of a vehicle's route is answered, send it with what was reserved."""
+    """Once every reservation of a vehicle's route is answered, send it with what was reserved.
+
+    While a plan is being made the order waits for it: that plan may keep the reservations
+    (then its publication sends the order) or give the legs to others (then it releases
+    them). Sent meanwhile, the order made the plan, made on a snapshot without it, start over.
+    """
     await lock_orders(tx.session)
+    if await orders_held(tx.session):
+        return
     rows = (
         await tx.session.execute(
             select(t.reservations).where(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -18,6 +19,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts import dispatch as d
+from contracts.envelope import Envelope
 from services.dispatch.adapters import tables as t
 from services.dispatch.app.handlers import issue_order_when_answered, lock_orders
 from services.dispatch.domain.planning import (
@@ -331,16 +333,29 @@ async def _reserve(tx: Transaction, plan_id: str, lines: Sequence[ReservationLin
             ),
             subject=line.reservation_id,
         )
-    # A vehicle whose every reservation was kept and answered goes out now: no answer is
-    # left to come that would issue its order.
-    for vehicle in sorted({line.vehicle_id for _, line in change.kept}):
-        await issue_order_when_answered(tx, plan_id, vehicle)
 
 
-async def _timed(wait: Awaitable[object]) -> float:
-    started = time.perf_counter()
-    await wait
-    return time.perf_counter() - started
+async def _send_held_orders(session: AsyncSession, cause: Cause) -> list[Envelope]:
+    """The orders of every vehicle whose reservations were all answered while orders were
+    held (the caller has taken the hold away). A plan that superseded such a reservation
+    released it instead; one it kept now belongs to it, and so does the order."""
+    rs = t.reservations.c
+    answered = (
+        await session.execute(
+            select(rs.plan_id, rs.vehicle_id)
+            .where(rs.status == "reserved")
+            .distinct()
+            .order_by(rs.plan_id, rs.vehicle_id)
+        )
+    ).all()
+    tx = Transaction(
+        session,
+        Cause(derived_id(cause.id, "held orders"), cause.time, cause.correlationid, cause.mode),
+        "/hinterland/dispatch",
+    )
+    for plan_id, vehicle_id in answered:
+        await issue_order_when_answered(tx, plan_id, vehicle_id)
+    return tx.emitted
 
 
 class Planner:
@@ -354,11 +369,9 @@ class Planner:
         on_committed: Any,
         solver: Callable[[LogisticsProblem, SolverParams], Awaitable[LogisticsPlan]] = solve,
         churn_cost_per_t: float = 0.0,
-        answers_max_s: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._solve = solver
-        self.answers_max_s = answers_max_s
         self.churn_cost_per_t = churn_cost_per_t
         self._outbox = outbox_table
         self._out_stream = out_stream
@@ -368,7 +381,7 @@ class Planner:
         self._wake = asyncio.Event()
         self.busy = False
         self.settle_s = 0.0  # the last wait for settled inputs (logged with the plan)
-        self.waits = ""  # how long each of the two overlapping waits took (logged too)
+        self.waits = ""  # what the wait was, when it was not the settle (logged too)
         self._overtaken_by_orders = False
 
     def wake(self) -> None:
@@ -394,12 +407,8 @@ class Planner:
                         self._overtaken_by_orders = False
                         self.waits = " (redone at once)"
                     else:
-                        # Both waits overlap: the bus settling and reserves answering.
-                        bus, answers = await asyncio.gather(
-                            _timed(self.settler.settled(debounce=not queued)),
-                            _timed(self.answers_in()),
-                        )
-                        self.waits = f" (bus {bus:.2f} s, answers {answers:.2f} s)"
+                        await self.settler.settled(debounce=not queued)
+                        self.waits = ""
                     self.settle_s = time.perf_counter() - started
                     await self.plan_once()
                     queued = bool(await self.pending_triggers())
@@ -416,50 +425,60 @@ class Planner:
             finally:
                 self.busy = False
 
-    async def answers_in(self, poll_s: float = 0.02) -> bool:
-        """Wait (at most ``answers_max_s``) until reserves has answered every reservation asked.
-
-        The last answer for a vehicle issues its order. An order issued while the next plan is
-        being searched, for a vehicle that plan uses, makes it start again on the new state
-        (``_overtaken``); under load that redid every other plan. Waiting the few hundred
-        milliseconds the answers take lets the plan read the orders instead. False if answers
-        are still missing (reserves away, say): plan anyway.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.answers_max_s
-        while True:
-            async with self._sessions() as session:
-                asked = await session.scalar(
-                    select(func.count())
-                    .select_from(t.reservations)
-                    .where(t.reservations.c.status == "requested")
-                )
-            if not asked:
-                return True
-            if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(poll_s)
-
     async def plan_once(self) -> str | None:
         """Plan for every pending trigger; returns the plan id (None if nothing to plan)."""
         read_at = time.perf_counter()
         async with self._sessions() as session:
             trig = (await session.execute(select(t.triggers).order_by(t.triggers.c.event_id))).all()
-            if not trig:
-                return None
-            now = max(aware(x.time) for x in trig)
-            # The orders first: each statement sees what is committed when it runs (PostgreSQL,
-            # read committed), so an order committed while the snapshot is read counts as
-            # issued since, and ``_overtaken`` sees it. Read after the snapshot, such an order
-            # was in neither, and its need was served again (fault run, session 4).
-            orders_before = set(await session.scalars(select(t.orders.c.order_id)))
+        if not trig:
+            return None
+        now = max(aware(x.time) for x in trig)
+        request_id = derived_id("plan-request", *sorted(x.event_id for x in trig))
+        cause = Cause(request_id, now, trig[-1].correlationid, trig[-1].mode)
+        orders_before = await self._hold_orders()
+        try:
+            return await self._plan_held(trig, cause, orders_before, read_at)
+        except BaseException:
+            # Whatever stopped this plan, the answers it held back still owe their orders.
+            with contextlib.suppress(Exception):
+                await self._release_orders(cause)
+            raise
+
+    async def _hold_orders(self) -> set[str]:
+        """Hold orders back until this plan is published; the orders issued so far.
+
+        Taken under the orders lock, which every reader of dispatch takes first: an answer
+        applied before it is in the snapshot read next, one applied after it finds the hold
+        and leaves its order to the plan (``issue_order_when_answered``). Without the hold an
+        order sent during the search, for a vehicle or a need the search used, made the plan
+        start again (``_overtaken``): every other plan under load.
+        """
+        async with self._sessions() as session, session.begin():
+            await lock_orders(session)
+            await session.execute(delete(t.order_hold))
+            await session.execute(
+                insert(t.order_hold).values(holder="planner", since=datetime.now(UTC))
+            )
+            return set(await session.scalars(select(t.orders.c.order_id)))
+
+    async def _release_orders(self, cause: Cause) -> None:
+        async with self._sessions() as session, session.begin():
+            await lock_orders(session)
+            await session.execute(delete(t.order_hold))
+            held = await _send_held_orders(session, cause)
+            await outbox.store(session, self._outbox, self._out_stream, held)
+        self._on_committed()
+
+    async def _plan_held(
+        self, trig: Sequence[Any], cause: Cause, orders_before: set[str], read_at: float
+    ) -> str | None:
+        now, request_id = cause.time, cause.id
+        async with self._sessions() as session:
             snapshot = await load_snapshot(session, now)
             last_version = await session.scalar(select(func.max(t.plans.c.version))) or 0
             previous = await session.scalar(
                 select(t.plans.c.plan_id).where(t.plans.c.version == last_version)
             )
-        request_id = derived_id("plan-request", *sorted(x.event_id for x in trig))
-        cause = Cause(request_id, now, trig[-1].correlationid, trig[-1].mode)
         problem, expired = build_problem(snapshot, churn_cost_per_t=self.churn_cost_per_t)
         started = time.perf_counter()
         read_s = started - read_at
@@ -481,14 +500,16 @@ class Planner:
 
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
+            await session.execute(delete(t.order_hold))
             dispatched = set() if plan is None else await _overtaken(session, orders_before, plan)
             if dispatched is None:
-                # An earlier plan's order went out while we solved, for a vehicle or a need
-                # this plan uses: our snapshot counted that need as open and that vehicle as
-                # free. Plan again on the new state. (Orders for other vehicles and needs, or
-                # exactly as this plan routes them, leave it valid: under steady load,
-                # redoing for any order starved planning.)
+                # An order went out while we solved (the hold keeps answers back, so only an
+                # order committed before a hold left by a crash expired), for a vehicle or a
+                # need this plan uses other than as the order does: our snapshot counted that
+                # need as open and that vehicle as free. Plan again on the new state.
                 log.info("request %s: orders issued while solving; planning again", request_id)
+                held = await _send_held_orders(session, cause)
+                await outbox.store(session, self._outbox, self._out_stream, held)
                 self._overtaken_by_orders = True
                 self._wake.set()
                 return None
@@ -518,7 +539,8 @@ class Planner:
             await session.execute(
                 delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
             )
-            await outbox.store(session, self._outbox, self._out_stream, tx.emitted)
+            held = await _send_held_orders(session, cause)
+            await outbox.store(session, self._outbox, self._out_stream, tx.emitted + held)
         self._on_committed()
         log.info(
             "request %s (%d triggers): settled %.2f s%s, read %.2f s, solved %.2f s, stored %.2f s",
