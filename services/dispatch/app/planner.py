@@ -202,52 +202,29 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
     )
 
 
-def _stops(stops: Sequence[Any]) -> list[tuple[Any, ...]]:
-    return [(x.node_id, x.action, x.depot_id, x.need_id, x.quantity_kg) for x in stops]
-
-
-async def _overtaken(
-    session: AsyncSession, orders_before: set[str], plan: LogisticsPlan
-) -> set[str] | None:
-    """Whether orders issued since ``orders_before`` was read leave ``plan`` valid (the caller
-    holds the orders lock, so no more can come).
-
-    None if one of them is for a vehicle or a need that ``plan`` uses other than exactly as
-    that order does: the snapshot counted that need open and that vehicle free, so the plan
-    must be made again. Otherwise the vehicles whose new order *is* their route in ``plan``
-    (the same stops: the plan kept a leg whose answer came in during the search); their
-    legs are dispatched already, and the plan must not ask for them again.
-    """
+async def _overtaken(session: AsyncSession, orders_before: set[str], plan: LogisticsPlan) -> bool:
+    """True if an order issued since ``orders_before`` was read is for a vehicle or a need
+    that ``plan`` uses (the caller holds the orders lock, so no more can come)."""
     rows = (
         await session.execute(
-            select(t.orders.c.order_id, t.orders.c.plan_id, t.orders.c.vehicle_id, t.orders.c.body)
+            select(t.orders.c.order_id, t.orders.c.plan_id, t.orders.c.vehicle_id)
         )
     ).all()
     new = [r for r in rows if r.order_id not in orders_before]
     if not new:
-        return set()
-    routes = {route.vehicle_id: route for route in plan.routes}
-    matched: set[str] = set()
-    for r in new:
-        route = routes.get(r.vehicle_id)
-        if route is None:
-            continue
-        order = d.DispatchOrderIssued.model_validate_json(r.body)
-        if _stops(order.stops) != _stops(route.stops):
-            return None
-        matched.add(r.vehicle_id)
-    others = {r.vehicle_id for r in new} - matched
-    if not others:
-        return matched
+        return False
+    vehicles = {r.vehicle_id for r in new}
+    if vehicles & {route.vehicle_id for route in plan.routes}:
+        return True
     needs = set(
         await session.scalars(
             select(t.reservations.c.need_id).where(
                 t.reservations.c.plan_id.in_({r.plan_id for r in new}),
-                t.reservations.c.vehicle_id.in_(others),
+                t.reservations.c.vehicle_id.in_(vehicles),
             )
         )
     )
-    return None if needs & {a.need_id for a in plan.allocations} else matched
+    return bool(needs & {a.need_id for a in plan.allocations})
 
 
 async def _reserve(tx: Transaction, plan_id: str, lines: Sequence[ReservationLine]) -> None:
@@ -501,12 +478,12 @@ class Planner:
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
             await session.execute(delete(t.order_hold))
-            dispatched = set() if plan is None else await _overtaken(session, orders_before, plan)
-            if dispatched is None:
-                # An order went out while we solved (the hold keeps answers back, so only an
-                # order committed before a hold left by a crash expired), for a vehicle or a
-                # need this plan uses other than as the order does: our snapshot counted that
-                # need as open and that vehicle as free. Plan again on the new state.
+            if plan is not None and await _overtaken(session, orders_before, plan):
+                # An order went out while we solved, for a vehicle or a need this plan uses:
+                # our snapshot counted that need as open and that vehicle as free. Plan again
+                # on the new state. The hold keeps answers from sending orders meanwhile, so
+                # this is left for a search that outlived it (``HOLD_MAX``). (Orders for other
+                # vehicles and needs leave the plan valid.)
                 log.info("request %s: orders issued while solving; planning again", request_id)
                 held = await _send_held_orders(session, cause)
                 await outbox.store(session, self._outbox, self._out_stream, held)
@@ -534,7 +511,7 @@ class Planner:
                 )
             if plan is not None:
                 await self._publish(
-                    tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms, dispatched
+                    tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms
                 )
             await session.execute(
                 delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
@@ -564,10 +541,7 @@ class Planner:
         request_id: str,
         snapshot: Snapshot,
         solve_ms: int,
-        dispatched: set[str],
     ) -> None:
-        """Store and publish ``plan``; ``dispatched``: vehicles whose order since the snapshot
-        is their route in it (``_overtaken``), not to be reserved again."""
         now = snapshot.now
         needs = {n.need_id: n for n in snapshot.needs}
 
@@ -675,5 +649,4 @@ class Planner:
             subject=plan_id,
             classification="military" if military else "public",
         )
-        lines = reservation_lines(plan, plan_id, now, needs)
-        await _reserve(tx, plan_id, [x for x in lines if x.vehicle_id not in dispatched])
+        await _reserve(tx, plan_id, reservation_lines(plan, plan_id, now, needs))
