@@ -59,7 +59,7 @@ from services.dispatch.routing.allocation import (
 )
 from services.dispatch.routing.assembly import Layout, Part, assemble, finish, frame
 from services.dispatch.routing.bound import SingleTrips, delivery_bound, single_trips
-from services.dispatch.routing.insertion import greedy_routes
+from services.dispatch.routing.insertion import as_initial_routes, greedy_routes
 from services.dispatch.routing.network import FastNetwork
 from services.dispatch.routing.ortools_solver import RoutingProblem, RoutingSolution, solve
 from services.dispatch.routing.params import SolverParams
@@ -616,10 +616,6 @@ def _solve_cluster(
     return solve(routing, params, initial_routes=initial)
 
 
-def _initial(solution: RoutingSolution) -> tuple[tuple[int, ...], ...]:
-    return tuple(route.nodes[1:-1] for route in solution.routes)
-
-
 def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator[LogisticsPlan]:
     """Plans of a large problem: the first feasible one, then the one improved by OR-Tools.
 
@@ -754,7 +750,8 @@ class _Improver:
             routing = self._models[k].routing
             if routing is None:  # pragma: no cover - filtered in __init__
                 continue
-            future = self._pool.submit(_solve_cluster, routing, settings, _initial(self._first[k]))
+            initial = as_initial_routes(self._first[k])
+            future = self._pool.submit(_solve_cluster, routing, settings, initial)
             ends = time.monotonic() + (settings.time_limit_s or 0.0) + _BUILD_S
             self._running[future] = (k, ends)
 
@@ -765,7 +762,7 @@ class _Improver:
                 k, settings = job
                 routing = self._models[k].routing
                 if routing is not None:
-                    yield k, _solve_cluster(routing, settings, _initial(self._first[k]))
+                    yield k, _solve_cluster(routing, settings, as_initial_routes(self._first[k]))
             return
         while self._running:
             timeout = None

@@ -37,6 +37,17 @@ class _Vehicle:
     trip_load: int = 0
 
 
+def as_initial_routes(solution: RoutingSolution) -> tuple[tuple[int, ...], ...]:
+    """A solution's routes in the form ``solve`` takes them (without start and end)."""
+    return tuple(route.nodes[1:-1] for route in solution.routes)
+
+
+def greedy_start(problem: RoutingProblem) -> tuple[tuple[int, ...], ...] | None:
+    """The greedy routes as a start for OR-Tools; None if greedy found nothing."""
+    solution = greedy_routes(problem)
+    return as_initial_routes(solution) if solution.found else None
+
+
 def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
     """Build a solution of ``problem`` by greedy trips (see the module docstring).
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -216,28 +216,39 @@ def _search_parameters(params: SolverParams) -> object:
     return search
 
 
-def _add_visit_costs(routing: pywrapcp.RoutingModel, costs: Sequence[Sequence[int]]) -> None:
-    """Per-vehicle visit costs as a dimension whose span (the sum of its transits) is priced.
+def _arc_costs(routing: pywrapcp.RoutingModel, problem: RoutingProblem) -> list[int]:
+    """Per vehicle, the callback of its arc costs: its cost class's matrix, plus its visit
+    cost of a node on every arc leaving that node (so each visited node is paid once).
 
-    The transit of a node is paid when the vehicle leaves it, so every visited node counts
-    once; vehicles with the same costs share one callback.
+    Visit costs used to be a dimension with a transit callback per vehicle, its span priced.
+    OR-Tools 9.15 finds no solution at all to such a model once some nodes must be dropped,
+    not even the one that drops everything (google/or-tools#5283; seen under load in
+    session 6: plans that routed nothing). Vehicles with the same class and the same visit
+    costs share one matrix.
     """
-    callbacks: dict[tuple[int, ...], int] = {}
-    per_vehicle = []
-    for row in costs:
-        key = tuple(row)
-        if key not in callbacks:
-            callbacks[key] = routing.RegisterUnaryTransitVector(list(key))
-        per_vehicle.append(callbacks[key])
-    most = max((sum(row) for row in callbacks), default=0)
-    routing.AddDimensionWithVehicleTransits(per_vehicle, 0, max(most, 1), True, "visit_cost")
-    routing.GetDimensionOrDie("visit_cost").SetSpanCostCoefficientForAllVehicles(1)
+    matrices: dict[tuple[int, tuple[int, ...]], int] = {}
+    callbacks = []
+    for vehicle in range(problem.num_vehicles):
+        cls = problem.vehicle_cost_class[vehicle]
+        visit = tuple(problem.vehicle_visit_costs[vehicle]) if problem.vehicle_visit_costs else ()
+        key = (cls, visit if any(visit) else ())
+        if key not in matrices:
+            m = problem.cost_matrices[cls]
+            rows = (
+                [[cost + visit[i] for cost in row] for i, row in enumerate(m)]
+                if key[1]
+                else [list(row) for row in m]
+            )
+            matrices[key] = routing.RegisterTransitMatrix(rows)
+        callbacks.append(matrices[key])
+    return callbacks
 
 
 def solve(
     problem: RoutingProblem,
     params: SolverParams,
     initial_routes: Sequence[Sequence[int]] | None = None,
+    fallback_routes: Callable[[], Sequence[Sequence[int]] | None] | None = None,
 ) -> RoutingSolution:
     """Solve a pickup-and-delivery VRPTW with OR-Tools routing.
 
@@ -249,6 +260,9 @@ def solve(
     ``initial_routes`` (per vehicle, the visited nodes without start and end) warm-starts the
     local search instead of the first-solution strategy; if OR-Tools rejects them, the search
     starts from scratch as without them.
+
+    ``fallback_routes`` (same form) are asked for only if the search, and the first-solution
+    strategy after it, found nothing: the solution they give is returned as it is.
     """
     manager = pywrapcp.RoutingIndexManager(
         problem.num_nodes,
@@ -266,13 +280,8 @@ def solve(
         )
         for matrix in problem.time_matrices
     ]
-    cost_callbacks = [
-        routing.RegisterTransitMatrix([list(row) for row in m]) for m in problem.cost_matrices
-    ]
-    for vehicle in range(problem.num_vehicles):
-        routing.SetArcCostEvaluatorOfVehicle(
-            cost_callbacks[problem.vehicle_cost_class[vehicle]], vehicle
-        )
+    for vehicle, callback in enumerate(_arc_costs(routing, problem)):
+        routing.SetArcCostEvaluatorOfVehicle(callback, vehicle)
         routing.SetFixedCostOfVehicle(problem.vehicle_fixed_costs[vehicle], vehicle)
 
     routing.AddDimensionWithVehicleTransits(
@@ -287,9 +296,6 @@ def solve(
     routing.AddDimensionWithVehicleCapacity(
         load_callback, 0, list(problem.vehicle_capacities), True, "load"
     )
-
-    if problem.vehicle_visit_costs:
-        _add_visit_costs(routing, problem.vehicle_visit_costs)
 
     terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
     for node, (low, high) in enumerate(problem.time_windows):
@@ -345,6 +351,19 @@ def solve(
         # strategy always ends, so take its solution, however long it takes.
         first_only = replace(params, time_limit_s=None, solution_limit=1)
         assignment = routing.SolveWithParameters(_search_parameters(first_only))
+    if assignment is None and fallback_routes is not None:
+        # The first-solution strategy found nothing (seen in session 6 with OR-Tools' bug
+        # #5283, see ``_arc_costs``): a plan that routes nothing would supersede a good one.
+        # Routes that OR-Tools accepts are a solution.
+        fallback = fallback_routes()
+        start = None
+        if fallback is not None:
+            start = routing.ReadAssignmentFromRoutes(
+                [[indexing.index(node) for node in route] for route in fallback], True
+            )
+        if start is not None:
+            as_is = replace(params, time_limit_s=None, solution_limit=1)
+            assignment = routing.SolveFromAssignmentWithParameters(start, _search_parameters(as_is))
     if assignment is None:
         return RoutingSolution(False, 0, (), ())
 

@@ -20,6 +20,7 @@ from services.dispatch.routing.assembly import Part, assemble, build_routing, wa
 from services.dispatch.routing.bound import delivery_bound
 from services.dispatch.routing.chains import add_chains, allocated, carry_on, offer_trunks
 from services.dispatch.routing.decomposition import plan_decomposed, uses_decomposition
+from services.dispatch.routing.insertion import greedy_start
 from services.dispatch.routing.network import Network
 from services.dispatch.routing.ortools_solver import RoutingSolution, solve
 from services.dispatch.routing.params import SolverParams
@@ -85,7 +86,12 @@ def _plan_direct(problem: LogisticsProblem, params: SolverParams) -> LogisticsPl
     if routing_problem is None:
         solution = RoutingSolution(True, 0, (), ())
     else:
-        solution = solve(routing_problem, params, warm_start(layout, problem.previous))
+        solution = solve(
+            routing_problem,
+            params,
+            warm_start(layout, problem.previous),
+            fallback_routes=lambda: greedy_start(routing_problem),
+        )
     parts = [Part(layout, solution)]
     shortfalls = list(allocation.shortfalls)
     if offer is not None:

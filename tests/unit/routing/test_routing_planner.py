@@ -3,6 +3,8 @@
 import itertools
 from collections.abc import Sequence
 
+import pytest
+
 from services.dispatch.routing import (
     Depot,
     Link,
@@ -345,3 +347,21 @@ def test_a_budget_too_short_for_the_first_solution_still_gives_the_first_solutio
     assert rushed.is_feasible
     assert rushed.kpis.served_kg_by_priority == first.kpis.served_kg_by_priority
     assert rushed.kpis.vehicles_used == first.kpis.vehicles_used > 0
+
+
+def test_when_or_tools_finds_nothing_at_all_the_plan_takes_the_greedy_trips(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The last rung: neither the search nor the first-solution strategy found a solution
+    (OR-Tools' own failures, as with google/or-tools#5283): dispatch publishes the greedy
+    trips rather than a plan of no routes that would supersede a good one."""
+    from ortools.constraint_solver import pywrapcp
+
+    from services.bench.regional import regional_problem
+
+    problem = regional_problem(cut=True)
+    monkeypatch.setattr(pywrapcp.RoutingModel, "SolveWithParameters", lambda self, p: None)
+    plan = plan_deliveries(problem, SolverParams(time_limit_s=0.3, solution_limit=50))
+    assert plan.is_feasible
+    assert plan.kpis.vehicles_used > 0
+    assert plan.kpis.fill_rate > 0

@@ -1,5 +1,7 @@
 """Re-planning against the plan in force: churn costs keep legs on their vehicles, warm start."""
 
+from dataclasses import replace
+
 from services.dispatch.routing import (
     Depot,
     LogisticsPlan,
@@ -13,6 +15,7 @@ from services.dispatch.routing import (
 from services.dispatch.routing.allocation import Task, allocate
 from services.dispatch.routing.assembly import Layout, build_routing, warm_start
 from services.dispatch.routing.network import Network
+from services.dispatch.routing.problem import Owner, Priority
 from tests.unit.routing.test_routing_planner import DAY, line, truck
 
 PARAMS = SolverParams(solution_limit=100)
@@ -108,3 +111,49 @@ def test_warm_start_puts_each_previous_leg_on_its_vehicle_once() -> None:
     ]
     assert warm_start(layout, ()) is None
     assert warm_start(layout, (PreviousLeg("V9", "N1", "D1", 1_000),)) is None
+
+
+def test_a_re_plan_with_churn_costs_routes_when_vehicles_are_barred_and_needs_dropped() -> None:
+    """Load run, session 6: plans that routed nothing. Churn costs were a dimension with a
+    transit callback per vehicle; with vehicles barred from tasks (classification) and more
+    to carry than the fleet can, OR-Tools 9.15 found no solution to that model, not even
+    dropping everything (compare google/or-tools#5283). Churn is now part of each vehicle's
+    arc costs. (The smallest case a random search found.)"""
+    nodes, links = line("ABCDE")
+    military = frozenset({"public", "restricted", "military"})
+    hours = 3600
+
+    def vehicle(ident: str, at: str, duty_h: int, owner: Owner = "civil") -> Vehicle:
+        clearance = military if owner == "military" else frozenset({"public", "restricted"})
+        base = truck(ident, at, owner=owner, clearance=clearance)
+        return replace(base, max_duty_s=duty_h * hours)
+
+    def need(ident: str, at: str, t: int, priority: Priority, deadline_h: int) -> Need:
+        return Need(ident, at, "water", t * 1000, priority, deadline_h * hours, "military")
+
+    legs = [("V4", "N2"), ("V0", "N4"), ("V0", "N0"), ("V3", "N0"), ("V4", "N3"), ("V2", "N1")]
+    legs += [("V2", "N0"), ("V1", "N4")]
+    p = LogisticsProblem(
+        nodes,
+        links,
+        (Depot("D1", "A", "civil", {"water": 10_000_000}),),
+        (
+            need("N0", "C", 30, "life_saving", 3),
+            need("N1", "E", 60, "routine", 3),
+            need("N2", "C", 60, "life_saving", 8),
+            need("N3", "D", 50, "life_saving", 5),
+            need("N4", "D", 50, "routine", 3),
+        ),
+        (
+            vehicle("V0", "A", 5),
+            vehicle("V1", "B", 5, "military"),
+            vehicle("V2", "B", 5),
+            vehicle("V3", "B", 8, "military"),
+            vehicle("V4", "A", 8),
+        ),
+        previous=tuple(PreviousLeg(v, n, "D1", 10_000) for v, n in legs),
+        churn_cost_per_t=20.0,
+    )
+    plan = plan_deliveries(p, SolverParams(time_limit_s=0.5))
+    assert {a.vehicle_id for a in plan.allocations} == {"V1", "V3"}  # the military ones
+    assert sum(o.served_kg for o in plan.outcomes) > 0
