@@ -62,7 +62,6 @@ def create_runtime(
         runtime.relay.wake,
         solver=solve if s.solver_process else solve_inline,
         churn_cost_per_t=s.churn_cost_per_t,
-        turns=runtime.turns,
     )
     runtime.listeners.append(planner.wake)
 

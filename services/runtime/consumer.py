@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,6 @@ from services.runtime import outbox
 from services.runtime.bus import errors_key
 from services.runtime.sql import advisory_lock, dialect_insert
 from services.runtime.transaction import Cause, Transaction
-from services.runtime.turns import Turns
 from services.runtime.wire import EVENT_FIELD
 
 log = logging.getLogger(__name__)
@@ -104,7 +102,6 @@ class EntryProcessor:
         on_committed: Callable[[], None] = lambda: None,
         hooks: TransactionHooks | None = None,
         lock_key: int | None = None,
-        turns: Turns | None = None,
     ) -> None:
         self.service = service
         self.group = group
@@ -120,7 +117,6 @@ class EntryProcessor:
         self._on_committed = on_committed
         self._hooks = hooks
         self._lock_key = lock_key
-        self._turns = turns
 
     def _keys(self, stream: str) -> tuple[str, str]:
         return f"{self.group}:attempts:{stream}", errors_key(self.group, stream)
@@ -246,7 +242,7 @@ class EntryProcessor:
         """Apply several entries in one transaction; the entry ids applied, or None if it failed."""
         applied: list[_Ready] = []
         try:
-            async with self._turn(), self._sessions() as session, session.begin():
+            async with self._sessions() as session, session.begin():
                 await self._serialise(session)
                 claimed = await self._claim(session, stream, [r.event for r in ready])
                 for r in ready:
@@ -270,9 +266,6 @@ class EntryProcessor:
         if applied:
             self._on_committed()
         return {r.entry_id for r in applied}
-
-    def _turn(self) -> AbstractAsyncContextManager[None]:
-        return self._turns.turn() if self._turns is not None else nullcontext()
 
     async def _serialise(self, session: AsyncSession) -> None:
         """One transaction of this service's readers at a time (with ``lock_key``).
@@ -315,7 +308,7 @@ class EntryProcessor:
         (or a concurrent second delivery, which waits on the first's row) fails right there.
         """
         try:
-            async with self._turn(), self._sessions() as session, session.begin():
+            async with self._sessions() as session, session.begin():
                 await self._serialise(session)
                 try:
                     await session.execute(

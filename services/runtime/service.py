@@ -27,7 +27,6 @@ from services.runtime.consumer import EntryProcessor, Handler, TransactionHooks
 from services.runtime.outbox import OutboxRelay
 from services.runtime.reclaim import Reclaimer
 from services.runtime.settings import ServiceSettings
-from services.runtime.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +71,6 @@ class ServiceRuntime:
     broker: RedisBroker = field(init=False)
     relay: OutboxRelay = field(init=False)
     processor: EntryProcessor = field(init=False)
-    turns: Turns = field(default_factory=Turns, init=False)
-    """Whose transaction goes next in this process (readers, and dispatch's planner)."""
     listeners: list[Callable[[], None]] = field(default_factory=list, init=False)
     """Called after every commit of an applied event (the dispatch planner wakes on it)."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
@@ -101,7 +98,6 @@ class ServiceRuntime:
             on_committed=self._committed,
             hooks=self.spec.hooks,
             lock_key=self.spec.lock_key,
-            turns=self.turns,
         )
         self.broker = self._build_broker()
 

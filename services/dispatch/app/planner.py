@@ -48,7 +48,6 @@ from services.runtime.bus import groups_reached, stream_marks
 from services.runtime.ids import derived_id
 from services.runtime.sql import aware
 from services.runtime.transaction import Cause, Transaction
-from services.runtime.turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -347,10 +346,8 @@ class Planner:
         on_committed: Any,
         solver: Callable[[LogisticsProblem, SolverParams], Awaitable[LogisticsPlan]] = solve,
         churn_cost_per_t: float = 0.0,
-        turns: Turns | None = None,
     ) -> None:
         self._sessions = sessions
-        self._turns = turns or Turns()
         self._solve = solver
         self.churn_cost_per_t = churn_cost_per_t
         self._outbox = outbox_table
@@ -433,7 +430,7 @@ class Planner:
         order sent during the search, for a vehicle or a need the search used, made the plan
         start again (``_overtaken``): every other plan under load.
         """
-        async with self._turns.turn(urgent=True), self._sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             await lock_orders(session)
             await session.execute(delete(t.order_hold))
             await session.execute(
@@ -442,7 +439,7 @@ class Planner:
             return set(await session.scalars(select(t.orders.c.order_id)))
 
     async def _release_orders(self, cause: Cause) -> None:
-        async with self._turns.turn(urgent=True), self._sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             await lock_orders(session)
             await session.execute(delete(t.order_hold))
             held = await _send_held_orders(session, cause)
@@ -478,7 +475,7 @@ class Planner:
         version = last_version + 1
         plan_id = f"P{version:04d}-{request_id[:8]}"
 
-        async with self._turns.turn(urgent=True), self._sessions() as session, session.begin():
+        async with self._sessions() as session, session.begin():
             await lock_orders(session)
             await session.execute(delete(t.order_hold))
             if plan is not None and await _overtaken(session, orders_before, plan):
