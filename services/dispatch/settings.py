@@ -38,9 +38,9 @@ class DispatchSettings(ServiceSettings):
         description="Re-planning: what moving one tonne of a planned, not yet dispatched leg "
         "to another vehicle or depot costs (in km of a vehicle at cost 1 per km); 0: none.",
     )
-    debounce_s: float = Field(0.3, description="Live: wait this long after a trigger to plan.")
+    debounce_s: float = Field(0.15, description="Live: wait this long after a trigger to plan.")
     settle_max_s: float = Field(
-        0.5,
+        0.3,
         gt=0,
         description="Live: after the debounce, wait at most this long for every group to apply "
         "what was on dispatch's input streams (a disruption's consequences); a consequence "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -13,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.transport import DisruptionApplied, DisruptionAppliedV1
 from services.dispatch.adapters import tables as t
 from services.dispatch.app.handlers import HOLD_MAX
-from services.dispatch.app.planner import Planner, _overtaken, load_snapshot
+from services.dispatch.app.planner import BusSettled, Planner, _overtaken, load_snapshot
 from services.dispatch.bootstrap import SPEC
 from services.dispatch.domain.planning import build_problem
 from services.dispatch.routing import (
@@ -355,3 +357,31 @@ async def test_a_plan_keeps_pending_reservations_it_asks_again_and_their_answers
     assert {o.plan_id for o in orders} == {second_id}
     assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}
     assert statuses == {"dispatched"}
+
+
+async def test_live_triggers_queued_behind_a_plan_do_not_wait_for_the_bus(redis_url: str) -> None:
+    """Live, the settle waits (boundedly) for every group to apply what is on the inputs; under
+    load it never settled within the bound, a fixed delay per plan. Triggers queued behind a
+    plan waited through it and are planned at once; a first trigger still waits."""
+
+    class Untouchable:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"the bus was consulted ({name})")
+
+    queued = BusSettled(Untouchable(), ["s"], debounce_s=10.0, max_wait_s=10.0)  # type: ignore[arg-type]
+    await asyncio.wait_for(queued.settled(debounce=False), 1.0)
+
+    redis = Redis.from_url(redis_url)
+    stream = f"test-unsettled-{uuid.uuid4()}"
+    try:
+        await redis.xadd(stream, {"event": "{}"})
+        await redis.xgroup_create(stream, "asleep", id="0")  # a group that never reads
+        settler = BusSettled(redis, [stream], debounce_s=0.01, max_wait_s=0.2)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await settler.settled(debounce=True)
+        waited = loop.time() - started
+    finally:
+        await redis.delete(stream)
+        await redis.aclose()
+    assert waited >= 0.2  # the bound, as the group never caught up
