@@ -59,6 +59,19 @@ def _disruption_elsewhere() -> DisruptionAppliedV1:
     )
 
 
+async def _planned_once(
+    sessions: async_sessionmaker[Any], churn_cost_per_t: float = 20.0
+) -> tuple[Planner, str, list[Any]]:
+    """The smoke world planned once: the planner, the plan's id, its reservation rows."""
+    planner = await _smoke_world_planner(sessions)
+    planner.churn_cost_per_t = churn_cost_per_t
+    plan_id = await planner.plan_once()
+    assert plan_id is not None
+    async with sessions() as session:
+        first = list((await session.execute(select(t.reservations))).all())
+    return planner, plan_id, first
+
+
 async def trigger(sessions: async_sessionmaker[Any], event_id: str) -> None:
     async with sessions() as session, session.begin():
         await session.execute(
@@ -205,12 +218,7 @@ async def test_answers_during_a_plan_wait_for_it_and_its_publication_sends_their
     would make the second plan (made on a snapshot without them) start over; under load that
     was every other plan. They wait for the second plan, which keeps those legs, and go out
     with it, as its orders."""
-    planner = await _smoke_world_planner(sessions)
-    planner.churn_cost_per_t = 20.0
-    first_id = await planner.plan_once()
-    assert first_id is not None
-    async with sessions() as session:
-        first = (await session.execute(select(t.reservations))).all()
+    planner, _first_id, first = await _planned_once(sessions)
     await _apply(sessions, _disruption_elsewhere())
     solve = planner._solve
     during: list[int] = []
@@ -236,10 +244,7 @@ async def test_answers_during_a_plan_wait_for_it_and_its_publication_sends_their
 async def test_a_plan_that_fails_still_sends_the_orders_it_held_back(
     sessions: async_sessionmaker[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    planner = await _smoke_world_planner(sessions)
-    assert await planner.plan_once() is not None
-    async with sessions() as session:
-        first = (await session.execute(select(t.reservations))).all()
+    planner, _, first = await _planned_once(sessions, churn_cost_per_t=0.0)
     await _apply(sessions, _disruption_elsewhere())
 
     async def broken(problem: Any, params: Any) -> Any:
@@ -261,10 +266,7 @@ async def test_a_plan_that_fails_still_sends_the_orders_it_held_back(
 async def test_a_hold_left_by_a_planner_long_gone_does_not_keep_orders_back(
     sessions: async_sessionmaker[Any],
 ) -> None:
-    planner = await _smoke_world_planner(sessions)
-    assert await planner.plan_once() is not None
-    async with sessions() as session:
-        first = (await session.execute(select(t.reservations))).all()
+    _planner, _, first = await _planned_once(sessions, churn_cost_per_t=0.0)
     async with sessions() as session, session.begin():
         await session.execute(
             insert(t.order_hold).values(
@@ -318,12 +320,7 @@ async def test_a_plan_keeps_pending_reservations_it_asks_again_and_their_answers
     """Each plan used to release every pending reservation and ask for it again: under load
     that doubled reserves' work per plan and kept the answers, and the orders, behind the
     next plan. Now an unchanged leg keeps its reservation, which passes to the new plan."""
-    planner = await _smoke_world_planner(sessions)
-    planner.churn_cost_per_t = 20.0
-    first_id = await planner.plan_once()
-    assert first_id is not None
-    async with sessions() as session:
-        first = (await session.execute(select(t.reservations))).all()
+    planner, first_id, first = await _planned_once(sessions)
     assert first
     assert {r.status for r in first} == {"requested"}
     await _apply(sessions, _disruption_elsewhere())
