@@ -46,7 +46,7 @@ from services.dispatch.routing import (
 from services.runtime import outbox
 from services.runtime.bus import groups_reached, stream_marks
 from services.runtime.ids import derived_id
-from services.runtime.sql import aware
+from services.runtime.sql import aware, upsert
 from services.runtime.transaction import Cause, Transaction
 
 log = logging.getLogger(__name__)
@@ -316,10 +316,11 @@ async def _reserve(tx: Transaction, plan_id: str, lines: Sequence[ReservationLin
         )
 
 
-async def _send_held_orders(session: AsyncSession, cause: Cause) -> list[Envelope]:
-    """The orders of every vehicle whose reservations were all answered while orders were
-    held (the caller has taken the hold away). A plan that superseded such a reservation
-    released it instead; one it kept now belongs to it, and so does the order."""
+async def _end_hold(session: AsyncSession, cause: Cause) -> list[Envelope]:
+    """Take the hold away (the caller holds the orders lock) and issue the orders of every
+    vehicle whose reservations were all answered meanwhile. A plan that superseded such a
+    reservation released it instead; one it kept now belongs to it, and so does the order."""
+    await session.execute(delete(t.order_hold))
     rs = t.reservations.c
     answered = (
         await session.execute(
@@ -436,17 +437,13 @@ class Planner:
         """
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
-            await session.execute(delete(t.order_hold))
-            await session.execute(
-                insert(t.order_hold).values(holder="planner", since=datetime.now(UTC))
-            )
+            await upsert(session, t.order_hold, {"holder": "planner"}, {"since": datetime.now(UTC)})
             return set(await session.scalars(select(t.orders.c.order_id)))
 
     async def _release_orders(self, cause: Cause) -> None:
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
-            await session.execute(delete(t.order_hold))
-            held = await _send_held_orders(session, cause)
+            held = await _end_hold(session, cause)
             await outbox.store(session, self._outbox, self._out_stream, held)
         self._on_committed()
 
@@ -481,7 +478,6 @@ class Planner:
 
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
-            await session.execute(delete(t.order_hold))
             if plan is not None and await _overtaken(session, orders_before, plan):
                 # An order went out while we solved, for a vehicle or a need this plan uses:
                 # our snapshot counted that need as open and that vehicle as free. Plan again
@@ -489,7 +485,7 @@ class Planner:
                 # this is left for a search that outlived it (``HOLD_MAX``). (Orders for other
                 # vehicles and needs leave the plan valid.)
                 log.info("request %s: orders issued while solving; planning again", request_id)
-                held = await _send_held_orders(session, cause)
+                held = await _end_hold(session, cause)
                 await outbox.store(session, self._outbox, self._out_stream, held)
                 self._overtaken_by_orders = True
                 self._wake.set()
@@ -520,7 +516,7 @@ class Planner:
             await session.execute(
                 delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
             )
-            held = await _send_held_orders(session, cause)
+            held = await _end_hold(session, cause)
             await outbox.store(session, self._outbox, self._out_stream, tx.emitted + held)
         self._on_committed()
         log.info(
