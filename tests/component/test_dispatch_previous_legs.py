@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from contracts.reserves import StockLevelReported, StockLevelReportedV1
 from contracts.transport import DisruptionApplied, DisruptionAppliedV1
 from services.dispatch.adapters import tables as t
 from services.dispatch.app.handlers import HOLD_MAX
@@ -382,3 +383,49 @@ async def test_live_triggers_queued_behind_a_plan_do_not_wait_for_the_bus(redis_
         await redis.delete(stream)
         await redis.aclose()
     assert waited >= 0.2  # the bound, as the group never caught up
+
+
+async def test_a_plan_counts_the_stock_held_for_pending_legs_and_keeps_them(
+    sessions: async_sessionmaker[Any],
+) -> None:
+    """Reserves has answered the first plan's legs and published what is left at each depot:
+    nothing. A second plan, made before those answers became orders, used to see that stock
+    as gone: it moved or dropped the legs and released them. It keeps them now."""
+    planner, _first_id, first = await _planned_once(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            insert(t.order_hold).values(holder="planner", since=datetime.now(UTC))
+        )
+    await _reserve_all(sessions, first)  # held: the answers wait, as during a plan
+    for k, (depot, commodity) in enumerate(sorted({(r.depot_id, r.commodity) for r in first})):
+        level = StockLevelReported(
+            depot_id=depot, commodity=commodity, quantity=0, unit="kg", available_kg=0
+        )
+        await _apply(
+            sessions,
+            StockLevelReportedV1(
+                id=f"level-{k}", source="/test", time=NOW, correlationid="c", data=level
+            ),
+        )
+    async with sessions() as session, session.begin():
+        await session.execute(delete(t.order_hold))
+        assert set(await session.scalars(select(t.reservations.c.status))) == {"reserved"}
+        before = set(await session.scalars(select(t.outbox.c.event_id)))
+    await _apply(sessions, _disruption_elsewhere())
+    second_id = await planner.plan_once()
+    assert second_id is not None
+    async with sessions() as session:
+        rows = (await session.execute(select(t.reservations))).all()
+        orders = (await session.execute(select(t.orders))).all()
+        emitted = [
+            json.loads(body)["type"].split(".")[-2]
+            for event_id, body in await session.execute(
+                select(t.outbox.c.event_id, t.outbox.c.body)
+            )
+            if event_id not in before
+        ]
+    assert "release_requested" not in emitted
+    assert {r.reservation_id for r in rows} == {r.reservation_id for r in first}
+    assert {r.status for r in rows} == {"dispatched"}
+    assert {o.plan_id for o in orders} == {second_id}
+    assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}

@@ -25,6 +25,7 @@ from services.dispatch.app.handlers import issue_order_when_answered, lock_order
 from services.dispatch.domain.planning import (
     AssetRow,
     DepotRow,
+    HeldStock,
     LinkRow,
     NeedRow,
     NodeRow,
@@ -166,17 +167,23 @@ async def load_snapshot(session: AsyncSession, now: datetime) -> Snapshot:
             .order_by(t.needs.c.need_id)
         )
     ]
-    previous = [
-        PreviousLeg(r.vehicle_id, r.need_id, r.depot_id, int(r.quantity_kg))
-        for r in await session.execute(
+    pending = (
+        await session.execute(
             select(t.reservations)
             .where(t.reservations.c.status.in_(("requested", "reserved")))
             .order_by(t.reservations.c.reservation_id)
         )
-    ]
+    ).all()
     return Snapshot(
         now=now,
-        previous=previous,
+        previous=[
+            PreviousLeg(r.vehicle_id, r.need_id, r.depot_id, int(r.quantity_kg)) for r in pending
+        ],
+        held=[
+            HeldStock(r.depot_id, r.commodity, int(r.quantity_kg))
+            for r in pending
+            if r.status == "reserved"
+        ],
         nodes=[
             NodeRow(n.node_id, n.name, n.lat, n.lon, n.status)
             for n in await session.execute(select(t.nodes).order_by(t.nodes.c.node_id))

@@ -79,6 +79,23 @@ class NeedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldStock:
+    """Stock reserves holds for a pending reservation of an earlier plan.
+
+    The stock levels dispatch has read already have it taken away (reserves publishes the
+    new level with its answer). A new plan either keeps that reservation or releases it, so
+    to the plan it is available: without it, a re-plan saw the stock of its own legs as gone
+    and moved them elsewhere, or dropped them. (Reserves publishes the level just after the
+    answer; a plan read between the two counts the quantity twice, and asks for more than
+    there is: reserves rejects that line, with the level, and the rejection re-plans.)
+    """
+
+    depot_id: str
+    commodity: str
+    quantity_kg: int
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     now: datetime
     nodes: Sequence[NodeRow]
@@ -88,6 +105,8 @@ class Snapshot:
     needs: Sequence[NeedRow]
     previous: Sequence[PreviousLeg] = ()
     """Legs of earlier plans not yet turned into orders (the new plan supersedes them)."""
+    held: Sequence[HeldStock] = ()
+    """What reserves holds for those legs (answered, not yet orders)."""
 
 
 def vehicle_available(asset: AssetRow, now: datetime) -> int | None:
@@ -105,6 +124,11 @@ def build_problem(
     """The routing problem for ``s``; also returns the needs already past their deadline."""
     expired = [n for n in s.needs if n.deadline <= s.now]
     live = [n for n in s.needs if n.deadline > s.now and n.remaining_kg > 0]
+    stock = {d.depot_id: dict(d.stock) for d in s.depots}
+    for h in s.held:
+        lines = stock.get(h.depot_id)
+        if lines is not None:
+            lines[h.commodity] = lines.get(h.commodity, 0) + h.quantity_kg
     vehicles = []
     for a in s.assets:
         wait = vehicle_available(a, s.now)
@@ -137,7 +161,7 @@ def build_problem(
             for l in s.links  # noqa: E741
         ),
         depots=tuple(
-            Depot(d.depot_id, d.node_id, d.owner, dict(d.stock), d.status == "operational")  # type: ignore[arg-type]
+            Depot(d.depot_id, d.node_id, d.owner, stock[d.depot_id], d.status == "operational")  # type: ignore[arg-type]
             for d in s.depots
         ),
         needs=tuple(

@@ -1,5 +1,6 @@
 """From the read model to a routing problem, and from a plan to reservations and a hash."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from services.dispatch.domain.planning import (
     CIVIL_CLEARANCES,
     AssetRow,
     DepotRow,
+    HeldStock,
     LinkRow,
     NeedRow,
     NodeRow,
@@ -55,6 +57,23 @@ def snapshot(needs: tuple[NeedRow, ...] = (), assets: tuple[AssetRow, ...] = ())
         assets=assets,
         needs=needs,
     )
+
+
+def test_stock_held_for_pending_legs_is_available_to_the_new_plan() -> None:
+    """Reserves' levels already lack what it holds for legs of earlier plans not yet orders;
+    the new plan keeps or releases each of them, so it may plan with that stock."""
+    s = snapshot()
+    held = (
+        HeldStock("D", "water", 3000),
+        HeldStock("D", "water", 500),
+        HeldStock("D", "grain", 700),  # a line the levels show at nothing (or not at all)
+        HeldStock("D-gone", "water", 900),  # a depot the read model no longer has
+    )
+    problem, _ = build_problem(replace(s, held=held))
+    [depot] = problem.depots
+    assert depot.stock_kg == {"water": 8500, "grain": 700}
+    problem, _ = build_problem(s)
+    assert problem.depots[0].stock_kg == {"water": 5000}
 
 
 def test_needs_past_their_deadline_are_dropped_and_returned_as_expired() -> None:
