@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from contracts.reserves import StockLevelReported, StockLevelReportedV1
@@ -429,3 +429,35 @@ async def test_a_plan_counts_the_stock_held_for_pending_legs_and_keeps_them(
     assert {r.status for r in rows} == {"dispatched"}
     assert {o.plan_id for o in orders} == {second_id}
     assert {o.vehicle_id for o in orders} == {r.vehicle_id for r in first}
+
+
+async def test_a_plan_overtaken_by_orders_is_dropped_and_the_relay_is_woken(
+    sessions: async_sessionmaker[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search that outlives its hold: answers meanwhile send their orders, for vehicles the
+    plan uses. The plan is dropped and redone; its commit (the hold's end) wakes the relay."""
+    planner, _, first = await _planned_once(sessions, churn_cost_per_t=0.0)
+    await _apply(sessions, _disruption_elsewhere())
+    commits: list[int] = []
+    planner._on_committed = lambda: commits.append(1)
+    solve = planner._solve
+
+    async def outlived_its_hold(problem: Any, params: Any) -> Any:
+        async with sessions() as session, session.begin():
+            stale = datetime.now(UTC) - HOLD_MAX - timedelta(seconds=1)
+            await session.execute(update(t.order_hold).values(since=stale))
+        await _reserve_all(sessions, first)  # the orders go out
+        commits.clear()
+        return await solve(problem, params)
+
+    monkeypatch.setattr(planner, "_solve", outlived_its_hold)
+    assert await planner.plan_once() is None
+    async with sessions() as session:
+        triggers = (await session.execute(select(t.triggers))).all()
+        hold = (await session.execute(select(t.order_hold))).all()
+        plans = (await session.execute(select(t.plans))).all()
+    assert planner._overtaken_by_orders
+    assert triggers, "the triggers are kept for the plan redone"
+    assert hold == []
+    assert len(plans) == 1, "the overtaken plan was not published"
+    assert commits == [1]

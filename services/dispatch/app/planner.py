@@ -485,47 +485,50 @@ class Planner:
 
         async with self._sessions() as session, session.begin():
             await lock_orders(session)
-            if plan is not None and await _overtaken(session, orders_before, plan):
+            overtaken = plan is not None and await _overtaken(session, orders_before, plan)
+            if overtaken:
                 # An order went out while we solved, for a vehicle or a need this plan uses:
                 # our snapshot counted that need as open and that vehicle as free. Plan again
                 # on the new state. The hold keeps answers from sending orders meanwhile, so
                 # this is left for a search that outlived it (``HOLD_MAX``). (Orders for other
                 # vehicles and needs leave the plan valid.)
                 log.info("request %s: orders issued while solving; planning again", request_id)
-                held = await _end_hold(session, cause)
-                await outbox.store(session, self._outbox, self._out_stream, held)
-                self._overtaken_by_orders = True
-                self._wake.set()
-                return None
-            tx = Transaction(session, cause, "/hinterland/dispatch")
-            tx.emit(
-                d.PlanRequestedV1,
-                d.PlanRequested(
-                    request_id=request_id,
-                    reason="; ".join(sorted({x.reason for x in trig}))[:2000],
-                    triggers=[x.event_id for x in trig],
-                ),
-                subject=request_id,
-            )
-            for n in expired:
-                await session.execute(
-                    update(t.needs)
-                    .where(t.needs.c.need_id == n.need_id)
-                    .values(
-                        reason="deadline_unreachable",
-                        detail="deadline passed before it could be served",
+                emitted: list[Envelope] = []
+            else:
+                tx = Transaction(session, cause, "/hinterland/dispatch")
+                tx.emit(
+                    d.PlanRequestedV1,
+                    d.PlanRequested(
+                        request_id=request_id,
+                        reason="; ".join(sorted({x.reason for x in trig}))[:2000],
+                        triggers=[x.event_id for x in trig],
+                    ),
+                    subject=request_id,
+                )
+                for n in expired:
+                    await session.execute(
+                        update(t.needs)
+                        .where(t.needs.c.need_id == n.need_id)
+                        .values(
+                            reason="deadline_unreachable",
+                            detail="deadline passed before it could be served",
+                        )
                     )
+                if plan is not None:
+                    await self._publish(
+                        tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms
+                    )
+                await session.execute(
+                    delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
                 )
-            if plan is not None:
-                await self._publish(
-                    tx, plan, plan_id, version, previous, request_id, snapshot, solve_ms
-                )
-            await session.execute(
-                delete(t.triggers).where(t.triggers.c.event_id.in_([x.event_id for x in trig]))
-            )
+                emitted = tx.emitted
             held = await _end_hold(session, cause)
-            await outbox.store(session, self._outbox, self._out_stream, tx.emitted + held)
-        self._on_committed()
+            await outbox.store(session, self._outbox, self._out_stream, emitted + held)
+        self._on_committed()  # the held orders go out either way
+        if overtaken:
+            self._overtaken_by_orders = True
+            self._wake.set()
+            return None
         log.info(
             "request %s (%d triggers): settled %.2f s%s, read %.2f s, solved %.2f s, stored %.2f s",
             request_id,
