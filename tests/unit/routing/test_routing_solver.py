@@ -2,9 +2,15 @@
 
 import itertools
 import math
+import random
 
 from services.dispatch.routing import SolverParams
-from services.dispatch.routing.ortools_solver import RoutingProblem, solve
+from services.dispatch.routing.ortools_solver import (
+    LARGE_MODEL_NODES,
+    RoutingProblem,
+    _search_parameters,
+    solve,
+)
 
 # Depot 0 and five customers; travel time equals distance (rounded Euclidean x10).
 POINTS = [(0, 0), (2, 6), (5, 5), (6, 1), (-4, 3), (-3, -4)]
@@ -111,3 +117,46 @@ def test_an_optional_customer_that_fits_nowhere_is_dropped() -> None:
     solution = solve(impossible, SolverParams(solution_limit=50))
     assert solution.found
     assert solution.dropped == (5,)
+
+
+def test_large_models_take_their_first_solution_from_nearest_neighbours_only() -> None:
+    small = _search_parameters(SolverParams(solution_limit=1), LARGE_MODEL_NODES - 1)
+    large = _search_parameters(SolverParams(solution_limit=1), LARGE_MODEL_NODES)
+    assert small.global_cheapest_insertion_first_solution_parameters.neighbors_ratio == 1  # type: ignore[attr-defined]
+    first = large.global_cheapest_insertion_first_solution_parameters  # type: ignore[attr-defined]
+    assert (first.neighbors_ratio, first.min_neighbors) == (0.05, 20)
+    # The local search keeps every neighbour (restricting it made Solomon worse).
+    assert large.ls_operator_neighbors_ratio == 1  # type: ignore[attr-defined]
+
+
+def test_a_large_model_restricted_to_neighbours_still_visits_every_customer() -> None:
+    """A 600-customer CVRP with every customer mandatory: the first solution, from nearest
+    neighbours only, must still be complete (the restriction must not strand anyone)."""
+    rng = random.Random(7)
+    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(600)]
+    n, vehicles = len(points), 40
+    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
+    problem = RoutingProblem(
+        time_matrices=(matrix,),
+        distance_matrices=(matrix,),
+        cost_matrices=(matrix,),
+        vehicle_class=(0,) * vehicles,
+        vehicle_cost_class=(0,) * vehicles,
+        vehicle_starts=(0,) * vehicles,
+        vehicle_ends=(0,) * vehicles,
+        vehicle_capacities=(20,) * vehicles,
+        vehicle_fixed_costs=(0,) * vehicles,
+        vehicle_max_span=(None,) * vehicles,
+        demands=(0,) + (1,) * (n - 1),
+        time_windows=((0, 100_000),) * n,
+        service_times=(0,) * n,
+        pickups_deliveries=(),
+        penalties=(None,) * n,
+        allowed_vehicles=(None,) * n,
+        horizon=100_000,
+    )
+    assert problem.num_nodes >= LARGE_MODEL_NODES
+    solution = solve(problem, SolverParams(solution_limit=1))
+    assert solution.found
+    visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
+    assert visited == list(range(1, n))
