@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from time import monotonic
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
@@ -279,7 +280,119 @@ def solve(
 
     ``fallback_routes`` (same form) are asked for only if the search, and the first-solution
     strategy after it, found nothing: the solution they give is returned as it is.
+
+    When every node must be visited, vehicles have fixed costs and the search has a time
+    limit, the vehicles are minimised too (``_fewer_routes``): guided local search moves one
+    visit at a time and never empties a route that costs more in distance to empty.
     """
+    if not _minimises_vehicles(problem, params):
+        return _search(problem, params, initial_routes, fallback_routes)
+    assert params.time_limit_s is not None
+    deadline = monotonic() + params.time_limit_s
+    first = _search(
+        problem,
+        replace(params, time_limit_s=_FIRST_SHARE * params.time_limit_s),
+        initial_routes,
+        fallback_routes,
+    )
+    if not first.found:
+        return first
+    return _fewer_routes(problem, params, first, deadline)
+
+
+_FIRST_SHARE = 0.4
+"""Of the budget, what the first search gets when vehicles are minimised afterwards."""
+_ATTEMPT_SHARE = 0.2
+"""Of the budget, what one attempt to empty a route may take at most."""
+_POLISH_SHARE = 0.2
+"""Of the budget, what is kept for shortening the routes of the fewest vehicles found."""
+
+
+def _minimises_vehicles(problem: RoutingProblem, params: SolverParams) -> bool:
+    terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
+    return (
+        params.time_limit_s is not None
+        and problem.num_vehicles > 1
+        and any(problem.vehicle_fixed_costs)
+        and all(p is None for node, p in enumerate(problem.penalties) if node not in terminals)
+    )
+
+
+def _fewer_routes(
+    problem: RoutingProblem, params: SolverParams, best: RoutingSolution, deadline: float
+) -> RoutingSolution:
+    """Empty the shortest route, again and again, while the visits fit elsewhere in time.
+
+    Each attempt bars the route's vehicle (and every unused one), makes every visit optional
+    at a penalty above any complete plan's cost, starts from the plan without that route and
+    stops as soon as a search finds every visit placed again (its cost falls below the
+    penalty). A route that does not empty is not tried again at that fleet size; the last
+    ``_POLISH_SHARE`` of the budget shortens the best plan's routes with its vehicles.
+    """
+    assert params.time_limit_s is not None
+    budget = params.time_limit_s
+    terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
+    mandatory = {n for n in range(problem.num_nodes) if n not in terminals}
+    largest_arc = max(max(max(row) for row in m) for m in problem.cost_matrices)
+    largest_visit = max((max(v) for v in problem.vehicle_visit_costs if v), default=0)
+    penalty = (
+        sum(problem.vehicle_fixed_costs) + problem.num_nodes * (largest_arc + largest_visit) + 1
+    )
+    failed: set[int] = set()
+    while True:
+        remaining = deadline - monotonic()
+        used = [r for r in best.routes if len(r.nodes) > 2]
+        spare = remaining - _POLISH_SHARE * budget
+        if len(used) <= 1 or spare < 0.05 * budget:
+            break
+        candidates = [r for r in used if r.vehicle not in failed]
+        if not candidates:
+            break
+        victim = min(candidates, key=lambda r: (len(r.nodes), r.distance))
+        keep = {r.vehicle for r in used} - {victim.vehicle}
+        everyone = tuple(range(problem.num_vehicles))
+        variant = replace(
+            problem,
+            penalties=tuple(
+                penalty if node in mandatory else p for node, p in enumerate(problem.penalties)
+            ),
+            allowed_vehicles=tuple(
+                tuple(v for v in (allowed if allowed is not None else everyone) if v in keep)
+                for allowed in problem.allowed_vehicles
+            ),
+        )
+        start = [
+            list(r.nodes[1:-1]) if r.vehicle in keep else []
+            for r in sorted(best.routes, key=lambda r: r.vehicle)
+        ]
+        attempt = _search(
+            variant,
+            replace(params, time_limit_s=min(spare, _ATTEMPT_SHARE * budget)),
+            start,
+            stop_below=penalty,
+        )
+        if not attempt.found or set(attempt.dropped) & mandatory:
+            failed.add(victim.vehicle)  # another route may empty where this one did not
+            continue
+        best, failed = attempt, set()
+    remaining = deadline - monotonic()
+    if remaining > 0.01 * budget:
+        start = [list(r.nodes[1:-1]) for r in sorted(best.routes, key=lambda r: r.vehicle)]
+        polished = _search(problem, replace(params, time_limit_s=remaining), start)
+        if polished.found and polished.objective <= best.objective:
+            best = polished
+    return best
+
+
+def _search(
+    problem: RoutingProblem,
+    params: SolverParams,
+    initial_routes: Sequence[Sequence[int]] | None = None,
+    fallback_routes: Callable[[], Sequence[Sequence[int]] | None] | None = None,
+    stop_below: int | None = None,
+) -> RoutingSolution:
+    """One OR-Tools search (``solve`` describes the arguments); ``stop_below``: end the
+    search at the first solution whose cost is below it."""
     manager = pywrapcp.RoutingIndexManager(
         problem.num_nodes,
         problem.num_vehicles,
@@ -350,7 +463,18 @@ def solve(
             if barred:
                 routing.VehicleVar(indexing.index(node)).RemoveValues(barred)
 
+    if stop_below is not None:
+
+        def stop_if_below() -> None:
+            if routing.CostVar().Value() < stop_below:
+                solver.FinishCurrentSearch()
+
+        routing.AddAtSolutionCallback(stop_if_below)
     search = _search_parameters(params, problem.num_nodes)
+    if stop_below is not None:
+        # Putting a whole route's visits back is what the insertion operators are for.
+        for operator in _SLOW_OPERATORS:
+            setattr(search.local_search_operators, operator, optional_boolean_pb2.BOOL_TRUE)
     assignment = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(search)

@@ -3,11 +3,17 @@
 import itertools
 import math
 import random
+from dataclasses import replace
+from time import monotonic
 
 from services.dispatch.routing import SolverParams
 from services.dispatch.routing.ortools_solver import (
     LARGE_MODEL_NODES,
     RoutingProblem,
+    RoutingSolution,
+    _fewer_routes,
+    _minimises_vehicles,
+    _search,
     _search_parameters,
     solve,
 )
@@ -160,3 +166,63 @@ def test_a_large_model_restricted_to_neighbours_still_visits_every_customer() ->
     assert solution.found
     visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
     assert visited == list(range(1, n))
+
+
+def _line_problem(capacity: int, fixed_cost: int = 100_000) -> RoutingProblem:
+    """Depot 0 and six customers on a line, three vehicles, every customer mandatory."""
+    points = [0, 10, 20, 30, 40, 50, 60]
+    n, vehicles = len(points), 3
+    matrix = tuple(tuple(abs(a - b) for b in points) for a in points)
+    return RoutingProblem(
+        time_matrices=(matrix,),
+        distance_matrices=(matrix,),
+        cost_matrices=(matrix,),
+        vehicle_class=(0,) * vehicles,
+        vehicle_cost_class=(0,) * vehicles,
+        vehicle_starts=(0,) * vehicles,
+        vehicle_ends=(0,) * vehicles,
+        vehicle_capacities=(capacity,) * vehicles,
+        vehicle_fixed_costs=(fixed_cost,) * vehicles,
+        vehicle_max_span=(None,) * vehicles,
+        demands=(0,) + (1,) * (n - 1),
+        time_windows=((0, 10_000),) * n,
+        service_times=(0,) * n,
+        pickups_deliveries=(),
+        penalties=(None,) * n,
+        allowed_vehicles=(None,) * n,
+        horizon=10_000,
+    )
+
+
+def _used(solution: RoutingSolution) -> int:
+    return sum(1 for route in solution.routes if len(route.nodes) > 2)
+
+
+def test_vehicles_are_minimised_only_with_fixed_costs_mandatory_visits_and_a_clock() -> None:
+    timed = SolverParams(time_limit_s=1)
+    assert _minimises_vehicles(_line_problem(6), timed)
+    assert not _minimises_vehicles(_line_problem(6), SolverParams(solution_limit=10))
+    assert not _minimises_vehicles(_line_problem(6, fixed_cost=0), timed)
+    optional = replace(_line_problem(6), penalties=(None,) + (1_000,) * 6)  # as dispatch's
+    assert not _minimises_vehicles(optional, timed)
+
+
+def test_routes_are_emptied_while_their_visits_fit_elsewhere() -> None:
+    problem = _line_problem(capacity=6)
+    three = _search(problem, SolverParams(solution_limit=1), [[1, 2], [3, 4], [5, 6]])
+    assert _used(three) == 3
+    fewer = _fewer_routes(problem, SolverParams(time_limit_s=2), three, monotonic() + 2)
+    assert _used(fewer) == 1
+    assert sorted(n for route in fewer.routes for n in route.nodes[1:-1]) == [1, 2, 3, 4, 5, 6]
+    assert fewer.dropped == ()
+
+
+def test_a_route_that_cannot_be_emptied_leaves_every_visit_served() -> None:
+    """Capacity 3: two routes are needed. The attempts to go below fail (their plans drop
+    visits), and none of them may leak into the result."""
+    problem = _line_problem(capacity=3)
+    three = _search(problem, SolverParams(solution_limit=1), [[1, 2], [3, 4], [5, 6]])
+    fewer = _fewer_routes(problem, SolverParams(time_limit_s=2), three, monotonic() + 2)
+    assert _used(fewer) == 2
+    assert sorted(n for route in fewer.routes for n in route.nodes[1:-1]) == [1, 2, 3, 4, 5, 6]
+    assert fewer.dropped == ()
