@@ -211,7 +211,9 @@ Solomon instance worse, so only the first solution is restricted, and only where
 """
 
 
-def _search_parameters(params: SolverParams, nodes: int = 0) -> object:
+def _search_parameters(
+    params: SolverParams, nodes: int = 0, *, insertion_lns: bool = False
+) -> object:
     search = pywrapcp.DefaultRoutingSearchParameters()
     search.first_solution_strategy = _enum_value(
         routing_enums_pb2.FirstSolutionStrategy, params.first_solution, "first_solution"
@@ -223,8 +225,9 @@ def _search_parameters(params: SolverParams, nodes: int = 0) -> object:
         search.solution_limit = params.solution_limit
     if params.time_limit_s is not None:
         search.time_limit.FromMilliseconds(max(1, round(params.time_limit_s * 1000)))
+    on = optional_boolean_pb2.BOOL_TRUE if insertion_lns else optional_boolean_pb2.BOOL_FALSE
     for operator in _SLOW_OPERATORS:
-        setattr(search.local_search_operators, operator, optional_boolean_pb2.BOOL_FALSE)
+        setattr(search.local_search_operators, operator, on)
     if nodes >= LARGE_MODEL_NODES:
         insertion = search.global_cheapest_insertion_first_solution_parameters
         insertion.neighbors_ratio = 0.05
@@ -470,11 +473,9 @@ def _search(
                 solver.FinishCurrentSearch()
 
         routing.AddAtSolutionCallback(stop_if_below)
-    search = _search_parameters(params, problem.num_nodes)
-    if stop_below is not None:
-        # Putting a whole route's visits back is what the insertion operators are for.
-        for operator in _SLOW_OPERATORS:
-            setattr(search.local_search_operators, operator, optional_boolean_pb2.BOOL_TRUE)
+    # Putting a whole route's visits back (``_fewer_routes``) is what the insertion
+    # operators are for.
+    search = _search_parameters(params, problem.num_nodes, insertion_lns=stop_below is not None)
     assignment = None
     if initial_routes is not None:
         routing.CloseModelWithParameters(search)
