@@ -135,44 +135,11 @@ def test_large_models_take_their_first_solution_from_nearest_neighbours_only() -
     assert large.ls_operator_neighbors_ratio == 1  # type: ignore[attr-defined]
 
 
-def test_a_large_model_restricted_to_neighbours_still_visits_every_customer() -> None:
-    """A 600-customer CVRP with every customer mandatory: the first solution, from nearest
-    neighbours only, must still be complete (the restriction must not strand anyone)."""
-    rng = random.Random(7)
-    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(600)]
-    n, vehicles = len(points), 40
-    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
-    problem = RoutingProblem(
-        time_matrices=(matrix,),
-        distance_matrices=(matrix,),
-        cost_matrices=(matrix,),
-        vehicle_class=(0,) * vehicles,
-        vehicle_cost_class=(0,) * vehicles,
-        vehicle_starts=(0,) * vehicles,
-        vehicle_ends=(0,) * vehicles,
-        vehicle_capacities=(20,) * vehicles,
-        vehicle_fixed_costs=(0,) * vehicles,
-        vehicle_max_span=(None,) * vehicles,
-        demands=(0,) + (1,) * (n - 1),
-        time_windows=((0, 100_000),) * n,
-        service_times=(0,) * n,
-        pickups_deliveries=(),
-        penalties=(None,) * n,
-        allowed_vehicles=(None,) * n,
-        horizon=100_000,
-    )
-    assert problem.num_nodes >= LARGE_MODEL_NODES
-    solution = solve(problem, SolverParams(solution_limit=1))
-    assert solution.found
-    visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
-    assert visited == list(range(1, n))
-
-
-def _line_problem(capacity: int, fixed_cost: int = 100_000) -> RoutingProblem:
-    """Depot 0 and six customers on a line, three vehicles, every customer mandatory."""
-    points = [0, 10, 20, 30, 40, 50, 60]
-    n, vehicles = len(points), 3
-    matrix = tuple(tuple(abs(a - b) for b in points) for a in points)
+def _cvrp(
+    matrix: tuple[tuple[int, ...], ...], vehicles: int, capacity: int, fixed_cost: int = 0
+) -> RoutingProblem:
+    """Depot 0, every other node a mandatory customer of demand 1, no binding windows."""
+    n, horizon = len(matrix), 100_000
     return RoutingProblem(
         time_matrices=(matrix,),
         distance_matrices=(matrix,),
@@ -185,13 +152,34 @@ def _line_problem(capacity: int, fixed_cost: int = 100_000) -> RoutingProblem:
         vehicle_fixed_costs=(fixed_cost,) * vehicles,
         vehicle_max_span=(None,) * vehicles,
         demands=(0,) + (1,) * (n - 1),
-        time_windows=((0, 10_000),) * n,
+        time_windows=((0, horizon),) * n,
         service_times=(0,) * n,
         pickups_deliveries=(),
         penalties=(None,) * n,
         allowed_vehicles=(None,) * n,
-        horizon=10_000,
+        horizon=horizon,
     )
+
+
+def test_a_large_model_restricted_to_neighbours_still_visits_every_customer() -> None:
+    """A 600-customer CVRP with every customer mandatory: the first solution, from nearest
+    neighbours only, must still be complete (the restriction must not strand anyone)."""
+    rng = random.Random(7)
+    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(600)]
+    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
+    problem = _cvrp(matrix, vehicles=40, capacity=20)
+    assert problem.num_nodes >= LARGE_MODEL_NODES
+    solution = solve(problem, SolverParams(solution_limit=1))
+    assert solution.found
+    visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
+    assert visited == list(range(1, len(points)))
+
+
+def _line_problem(capacity: int, fixed_cost: int = 100_000) -> RoutingProblem:
+    """Depot 0 and six customers on a line, three vehicles."""
+    points = [0, 10, 20, 30, 40, 50, 60]
+    matrix = tuple(tuple(abs(a - b) for b in points) for a in points)
+    return _cvrp(matrix, vehicles=3, capacity=capacity, fixed_cost=fixed_cost)
 
 
 def _used(solution: RoutingSolution) -> int:
