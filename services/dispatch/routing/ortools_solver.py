@@ -338,9 +338,10 @@ def _fewer_routes(
     mandatory = {n for n in range(problem.num_nodes) if n not in terminals}
     largest_arc = max(max(max(row) for row in m) for m in problem.cost_matrices)
     largest_visit = max((max(v) for v in problem.vehicle_visit_costs if v), default=0)
-    penalty = (
-        sum(problem.vehicle_fixed_costs) + problem.num_nodes * (largest_arc + largest_visit) + 1
-    )
+    # Above any complete plan: every fixed cost, and an arc out of every node and out of
+    # every vehicle's start (starts may share a node).
+    arcs = problem.num_nodes + problem.num_vehicles
+    penalty = sum(problem.vehicle_fixed_costs) + arcs * (largest_arc + largest_visit) + 1
     failed: set[int] = set()
     while True:
         remaining = deadline - monotonic()
