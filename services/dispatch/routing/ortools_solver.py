@@ -334,6 +334,7 @@ def _fewer_routes(
     """
     assert params.time_limit_s is not None
     budget = params.time_limit_s
+    first = best
     terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
     mandatory = {n for n in range(problem.num_nodes) if n not in terminals}
     largest_arc = max(max(max(row) for row in m) for m in problem.cost_matrices)
@@ -385,7 +386,8 @@ def _fewer_routes(
         polished = _search(problem, replace(params, time_limit_s=remaining), start)
         if polished.found and polished.objective <= best.objective:
             best = polished
-    return best
+    # Fewer routes cost less only where a vehicle's fixed cost outweighs the distance saved.
+    return best if best.objective <= first.objective else first
 
 
 def _search(

@@ -5,8 +5,11 @@ import math
 import random
 from dataclasses import replace
 from time import monotonic
+from typing import Any
 
-from services.dispatch.routing import SolverParams
+import pytest
+
+from services.dispatch.routing import SolverParams, ortools_solver
 from services.dispatch.routing.ortools_solver import (
     LARGE_MODEL_NODES,
     RoutingProblem,
@@ -186,7 +189,9 @@ def _used(solution: RoutingSolution) -> int:
     return sum(1 for route in solution.routes if len(route.nodes) > 2)
 
 
-def test_vehicles_are_minimised_only_with_fixed_costs_mandatory_visits_and_a_clock() -> None:
+def test_vehicles_are_minimised_only_with_fixed_costs_mandatory_visits_and_a_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     timed = SolverParams(time_limit_s=1)
     assert _minimises_vehicles(_line_problem(6), timed)
     assert not _minimises_vehicles(_line_problem(6), SolverParams(solution_limit=10))
@@ -194,23 +199,83 @@ def test_vehicles_are_minimised_only_with_fixed_costs_mandatory_visits_and_a_clo
     optional = replace(_line_problem(6), penalties=(None,) + (1_000,) * 6)  # as dispatch's
     assert not _minimises_vehicles(optional, timed)
 
+    calls: list[RoutingSolution] = []
 
-def test_routes_are_emptied_while_their_visits_fit_elsewhere() -> None:
+    def spy(problem: RoutingProblem, params: SolverParams, best: RoutingSolution, _: float) -> Any:
+        calls.append(best)
+        return best
+
+    monkeypatch.setattr(ortools_solver, "_fewer_routes", spy)
+    solve(_line_problem(6), SolverParams(solution_limit=10))
+    assert calls == []
+    solve(_line_problem(6), SolverParams(time_limit_s=0.2))
+    [first] = calls
+    assert first.found
+
+
+class _NoPolish:
+    """``_search`` with the final polish (no ``stop_below``, a start given) finding nothing,
+    so that what ``_fewer_routes`` returns is what its attempts made of the plan."""
+
+    def __init__(self) -> None:
+        self.attempts: list[RoutingSolution] = []
+
+    def __call__(
+        self,
+        problem: RoutingProblem,
+        params: SolverParams,
+        initial_routes: Any = None,
+        fallback_routes: Any = None,
+        stop_below: int | None = None,
+    ) -> RoutingSolution:
+        if stop_below is None:
+            return RoutingSolution(False, 0, (), ())
+        attempt = _search(problem, params, initial_routes, fallback_routes, stop_below)
+        self.attempts.append(attempt)
+        return attempt
+
+
+def test_routes_are_emptied_while_their_visits_fit_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     problem = _line_problem(capacity=6)
     three = _search(problem, SolverParams(solution_limit=1), [[1, 2], [3, 4], [5, 6]])
     assert _used(three) == 3
+    searches = _NoPolish()
+    monkeypatch.setattr(ortools_solver, "_search", searches)
     fewer = _fewer_routes(problem, SolverParams(time_limit_s=2), three, monotonic() + 2)
+    assert [_used(a) for a in searches.attempts] == [2, 1]
     assert _used(fewer) == 1
     assert sorted(n for route in fewer.routes for n in route.nodes[1:-1]) == [1, 2, 3, 4, 5, 6]
     assert fewer.dropped == ()
 
 
-def test_a_route_that_cannot_be_emptied_leaves_every_visit_served() -> None:
+def test_a_route_that_cannot_be_emptied_leaves_every_visit_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Capacity 3: two routes are needed. The attempts to go below fail (their plans drop
     visits), and none of them may leak into the result."""
     problem = _line_problem(capacity=3)
     three = _search(problem, SolverParams(solution_limit=1), [[1, 2], [3, 4], [5, 6]])
+    searches = _NoPolish()
+    monkeypatch.setattr(ortools_solver, "_search", searches)
     fewer = _fewer_routes(problem, SolverParams(time_limit_s=2), three, monotonic() + 2)
+    assert any(a.dropped for a in searches.attempts), "no attempt to go below two routes"
     assert _used(fewer) == 2
     assert sorted(n for route in fewer.routes for n in route.nodes[1:-1]) == [1, 2, 3, 4, 5, 6]
     assert fewer.dropped == ()
+
+
+def test_fewer_routes_that_cost_more_are_not_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed cost below the distance one more route saves: emptying routes makes the plan
+    dearer, and the plan it started from is returned."""
+    # Two customers 1 km from the depot and 10 km apart (a river between them, say).
+    matrix = ((0, 1000, 1000), (1000, 0, 10_000), (1000, 10_000, 0))
+    problem = _cvrp(matrix, vehicles=2, capacity=2, fixed_cost=1)
+    two = _search(problem, SolverParams(solution_limit=1), [[1], [2]])
+    assert _used(two) == 2
+    searches = _NoPolish()
+    monkeypatch.setattr(ortools_solver, "_search", searches)
+    kept = _fewer_routes(problem, SolverParams(time_limit_s=1), two, monotonic() + 1)
+    assert [_used(a) for a in searches.attempts if not a.dropped] == [1]
+    assert kept == two
