@@ -59,9 +59,14 @@ from services.dispatch.routing.allocation import (
 )
 from services.dispatch.routing.assembly import Layout, Part, assemble, finish, frame
 from services.dispatch.routing.bound import SingleTrips, delivery_bound, single_trips
-from services.dispatch.routing.insertion import as_initial_routes, greedy_routes
+from services.dispatch.routing.insertion import greedy_routes
 from services.dispatch.routing.network import FastNetwork
-from services.dispatch.routing.ortools_solver import RoutingProblem, RoutingSolution, solve
+from services.dispatch.routing.ortools_solver import (
+    RoutingProblem,
+    RoutingSolution,
+    as_initial_routes,
+    solve,
+)
 from services.dispatch.routing.params import SolverParams
 from services.dispatch.routing.plan import LogisticsPlan, Reason
 from services.dispatch.routing.problem import (

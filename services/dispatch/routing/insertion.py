@@ -24,7 +24,12 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from services.dispatch.routing.ortools_solver import RoutingProblem, RoutingSolution, SolvedRoute
+from services.dispatch.routing.ortools_solver import (
+    RoutingProblem,
+    RoutingSolution,
+    SolvedRoute,
+    as_initial_routes,
+)
 
 
 @dataclass(slots=True)
@@ -35,11 +40,6 @@ class _Vehicle:
     arrivals: list[int] = field(default_factory=list)
     trip_from: int = 0  # index in nodes of the current trip's first delivery
     trip_load: int = 0
-
-
-def as_initial_routes(solution: RoutingSolution) -> tuple[tuple[int, ...], ...]:
-    """A solution's routes in the form ``solve`` takes them (without start and end)."""
-    return tuple(route.nodes[1:-1] for route in solution.routes)
 
 
 def greedy_start(problem: RoutingProblem) -> tuple[tuple[int, ...], ...] | None:

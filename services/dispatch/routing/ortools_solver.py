@@ -97,6 +97,11 @@ class RoutingProblem:
         """Number of vehicles."""
         return len(self.vehicle_starts)
 
+    @property
+    def terminals(self) -> set[int]:
+        """The nodes vehicles start or end at (never visits)."""
+        return set(self.vehicle_starts) | set(self.vehicle_ends)
+
     def __post_init__(self) -> None:
         n, v = self.num_nodes, self.num_vehicles
         _check(v > 0, "routing problem: at least one vehicle is required")
@@ -166,6 +171,12 @@ class RoutingSolution:
     objective: int
     routes: tuple[SolvedRoute, ...]
     dropped: tuple[int, ...]
+
+
+def as_initial_routes(solution: RoutingSolution) -> tuple[tuple[int, ...], ...]:
+    """A solution's routes in the form ``solve`` takes them (per vehicle, without start and
+    end)."""
+    return tuple(route.nodes[1:-1] for route in solution.routes)
 
 
 class _Indexing:
@@ -312,7 +323,7 @@ _POLISH_SHARE = 0.2
 
 
 def _minimises_vehicles(problem: RoutingProblem, params: SolverParams) -> bool:
-    terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
+    terminals = problem.terminals
     return (
         params.time_limit_s is not None
         and problem.num_vehicles > 1
@@ -335,14 +346,14 @@ def _fewer_routes(
     assert params.time_limit_s is not None
     budget = params.time_limit_s
     first = best
-    terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
-    mandatory = {n for n in range(problem.num_nodes) if n not in terminals}
+    mandatory = set(range(problem.num_nodes)) - problem.terminals
     largest_arc = max(max(max(row) for row in m) for m in problem.cost_matrices)
     largest_visit = max((max(v) for v in problem.vehicle_visit_costs if v), default=0)
     # Above any complete plan: every fixed cost, and an arc out of every node and out of
     # every vehicle's start (starts may share a node).
     arcs = problem.num_nodes + problem.num_vehicles
     penalty = sum(problem.vehicle_fixed_costs) + arcs * (largest_arc + largest_visit) + 1
+    everyone = tuple(range(problem.num_vehicles))
     failed: set[int] = set()
     while True:
         remaining = deadline - monotonic()
@@ -355,7 +366,6 @@ def _fewer_routes(
             break
         victim = min(candidates, key=lambda r: (len(r.nodes), r.distance))
         keep = {r.vehicle for r in used} - {victim.vehicle}
-        everyone = tuple(range(problem.num_vehicles))
         variant = replace(
             problem,
             penalties=tuple(
@@ -366,10 +376,8 @@ def _fewer_routes(
                 for allowed in problem.allowed_vehicles
             ),
         )
-        start = [
-            list(r.nodes[1:-1]) if r.vehicle in keep else []
-            for r in sorted(best.routes, key=lambda r: r.vehicle)
-        ]
+        start = list(as_initial_routes(best))
+        start[victim.vehicle] = ()
         attempt = _search(
             variant,
             replace(params, time_limit_s=min(spare, _ATTEMPT_SHARE * budget)),
@@ -382,8 +390,9 @@ def _fewer_routes(
         best, failed = attempt, set()
     remaining = deadline - monotonic()
     if remaining > 0.01 * budget:
-        start = [list(r.nodes[1:-1]) for r in sorted(best.routes, key=lambda r: r.vehicle)]
-        polished = _search(problem, replace(params, time_limit_s=remaining), start)
+        polished = _search(
+            problem, replace(params, time_limit_s=remaining), as_initial_routes(best)
+        )
         if polished.found and polished.objective <= best.objective:
             best = polished
     # Fewer routes cost less only where a vehicle's fixed cost outweighs the distance saved.
@@ -432,7 +441,7 @@ def _search(
         load_callback, 0, list(problem.vehicle_capacities), True, "load"
     )
 
-    terminals = set(problem.vehicle_starts) | set(problem.vehicle_ends)
+    terminals = problem.terminals
     for node, (low, high) in enumerate(problem.time_windows):
         if node not in terminals:
             time.CumulVar(indexing.index(node)).SetRange(low, high)
