@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,7 +20,7 @@ from contracts.envelope import Envelope, Mode
 from contracts.streams import dead_letter
 from services.runtime import outbox
 from services.runtime.bus import errors_key
-from services.runtime.sql import advisory_lock, dialect_insert
+from services.runtime.sql import advisory_lock, dialect_insert, is_postgresql, table_name
 from services.runtime.transaction import Cause, Transaction
 from services.runtime.wire import EVENT_FIELD
 
@@ -289,6 +289,25 @@ class EntryProcessor:
         delivery of the same event waits on the first's row, then finds it taken.
         """
         now = datetime.now(UTC)
+        if is_postgresql(session):
+            # Array parameters, in key order (see below): one statement, no per-row binding.
+            ids = sorted({e.id: e.type for e in events}.items())
+            claimed = await session.scalars(
+                text(
+                    f"INSERT INTO {table_name(session, self._inbox)} "
+                    "(event_id, stream, event_type, processed_at) "
+                    "SELECT e, :stream, t, :now FROM unnest(CAST(:ids AS TEXT[]), "
+                    "CAST(:types AS TEXT[])) AS u(e, t) "
+                    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+                ),
+                {
+                    "stream": stream,
+                    "now": now,
+                    "ids": [k for k, _ in ids],
+                    "types": [t for _, t in ids],
+                },
+            )
+            return set(claimed)
         rows = {
             e.id: {"event_id": e.id, "stream": stream, "event_type": e.type, "processed_at": now}
             for e in events

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from redis.asyncio import Redis
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.envelope import Envelope
-from services.runtime.wire import encode, fields
+from services.runtime.sql import is_postgresql, table_name
+from services.runtime.wire import EVENT_FIELD, encode
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,23 @@ async def store(
     if not events:
         return
     now = datetime.now(UTC)
+    if is_postgresql(session):
+        # One statement with two array parameters: executemany of a row each spent about
+        # 20 µs per event in SQLAlchemy's parameter handling (docs/reliability.md, session 8).
+        await session.execute(
+            text(
+                f"INSERT INTO {table_name(session, outbox)} (event_id, stream, body, created_at) "
+                "SELECT e, :stream, b, :now FROM unnest(CAST(:ids AS TEXT[]), "
+                "CAST(:bodies AS TEXT[])) AS t(e, b)"
+            ),
+            {
+                "stream": stream,
+                "now": now,
+                "ids": [e.id for e in events],
+                "bodies": [encode(e) for e in events],
+            },
+        )
+        return
     await session.execute(
         insert(outbox),
         [
@@ -32,6 +51,16 @@ async def store(
             for e in events
         ],
     )
+
+
+XADD_ALL: Final = f"""
+for i = 1, #ARGV do redis.call('XADD', KEYS[1], '*', '{EVENT_FIELD}', ARGV[i]) end
+return #ARGV
+"""
+"""Append every body to the stream in one command. A pipeline of one XADD each cost about
+16 µs per event in redis-py's command packing and reply parsing, this about 5 µs; and a
+script runs whole, so a batch is published entirely or (the connection lost before it ran)
+not at all."""
 
 
 class OutboxRelay:
@@ -55,6 +84,7 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._batch = batch
         self._wake = asyncio.Event()
+        self._xadd_all = redis.register_script(XADD_ALL)
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,17 +112,29 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for row in rows:
-                pipe.xadd(row.stream, fields(row.body))  # type: ignore[arg-type]
-            await pipe.execute()
+        for stream, group in itertools.groupby(rows, key=lambda row: row.stream):
+            await self._xadd_all(keys=[stream], args=[row.body for row in group])
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(o)
-                .where(o.c.seq.in_([r.seq for r in rows]))
-                .values(sent_at=datetime.now(UTC))
-            )
+            await self._mark_sent(session, [r.seq for r in rows])
         return len(rows)
+
+    async def _mark_sent(self, session: AsyncSession, seqs: list[int]) -> None:
+        now = datetime.now(UTC)
+        if not is_postgresql(session):
+            await session.execute(
+                update(self._outbox).where(self._outbox.c.seq.in_(seqs)).values(sent_at=now)
+            )
+            return
+        # A mark lost in a crash only publishes the rows again, which consumers' inboxes
+        # drop: this commit need not wait for its WAL flush (about 1 ms per batch here).
+        await session.execute(text("SET LOCAL synchronous_commit = off"))
+        await session.execute(
+            text(
+                f"UPDATE {table_name(session, self._outbox)} SET sent_at = :now "
+                "WHERE seq = ANY(CAST(:seqs AS BIGINT[]))"
+            ),
+            {"now": now, "seqs": seqs},
+        )
 
     async def run(self) -> None:
         while True:

@@ -24,17 +24,26 @@ async def upsert(
         await session.execute(insert(table).values(**key, **values))
 
 
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def table_name(session: AsyncSession, table: Table) -> str:
+    """``table``'s name, quoted as the session's dialect needs it, for a text() statement."""
+    return session.get_bind().dialect.identifier_preparer.format_table(table)
+
+
 async def advisory_lock(session: AsyncSession, key: int) -> None:
     """Take PostgreSQL's transaction-scoped advisory lock ``key`` (held until commit or
     rollback; taking it again in the same transaction is free). SQLite has one writer and
     BEGIN IMMEDIATE already, so there it does nothing."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def dialect_insert(session: AsyncSession, table: Table) -> PgInsert | SqliteInsert:
     """INSERT with the dialect's ON CONFLICT clauses (PostgreSQL, or SQLite 3.24+)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return pg_insert(table)
     return sqlite_insert(table)
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 
 def outbox_table(metadata: MetaData, prefix: str) -> Table:
@@ -20,7 +31,16 @@ def outbox_table(metadata: MetaData, prefix: str) -> Table:
         Column("stream", String(200), nullable=False),
         Column("body", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("sent_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("sent_at", DateTime(timezone=True), nullable=True),
+        # The relay's "unsent rows in seq order": a partial index, so that each batch reads
+        # 200 index entries. An index on sent_at made every batch scan and sort all unsent
+        # rows: O(backlog) per batch, 40 µs per row relayed with 20,000 queued.
+        Index(
+            f"ix_{prefix}_outbox_unsent",
+            "seq",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
+        ),
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 import redis
 import yaml
 
+from services.runtime.outbox import XADD_ALL
 from tests.conftest import free_port
 from tests.integration.processes import eventually
 
@@ -116,8 +117,12 @@ def test_a_service_user_works_its_own_streams_and_nothing_else(
             pipe.xack(f"{ns}{reads[0]}", user, "1-0")
             pipe.hdel(f"{user}:attempts:{ns}{reads[0]}", "1-0")
             pipe.execute()
+        relay = client.register_script(XADD_ALL)  # how the outbox relay publishes
+        assert relay(keys=[f"{ns}{writes}"], args=["{}", "{}"]) == 2
         with pytest.raises(redis.exceptions.NoPermissionError):
             client.xadd(f"{ns}{foreign}", {"event": "{}"})
+        with pytest.raises(redis.exceptions.ResponseError, match=r"(?i)perm"):
+            relay(keys=[f"{ns}{foreign}"], args=["{}"])
     with pytest.raises(redis.exceptions.NoPermissionError):
         client.flushall()
     with pytest.raises(redis.exceptions.NoPermissionError):
