@@ -300,7 +300,17 @@ def solve(
     visit at a time and never empties a route that costs more in distance to empty.
     """
     if not _minimises_vehicles(problem, params):
-        return _search(problem, params, initial_routes, fallback_routes)
+        if not _improves_by_parts(problem, params):
+            return _search(problem, params, initial_routes, fallback_routes)
+        assert params.time_limit_s is not None
+        deadline = monotonic() + params.time_limit_s
+        first = _search(
+            problem,
+            replace(params, time_limit_s=_WHOLE_SHARE * params.time_limit_s),
+            initial_routes,
+            fallback_routes,
+        )
+        return _by_parts(problem, params, first, deadline) if first.found else first
     assert params.time_limit_s is not None
     deadline = monotonic() + params.time_limit_s
     first = _search(
@@ -330,6 +340,159 @@ def _minimises_vehicles(problem: RoutingProblem, params: SolverParams) -> bool:
         and any(problem.vehicle_fixed_costs)
         and all(p is None for node, p in enumerate(problem.penalties) if node not in terminals)
     )
+
+
+PARTS_FROM_NODES = LARGE_MODEL_NODES
+"""From this many nodes on (and with a time limit), most of the budget goes to re-optimising
+groups of neighbouring routes (``_by_parts``) rather than to the search of the whole model."""
+_WHOLE_SHARE = 0.3
+"""Of the budget, what the search of the whole model gets before ``_by_parts``."""
+_PART_VISITS = 100
+"""Visits per group of routes re-optimised together."""
+_PART_SHARE = 0.03
+"""Of the budget, what one group's search gets (at least ``_PART_MIN_S``)."""
+_PART_MIN_S = 0.3
+
+
+def _improves_by_parts(problem: RoutingProblem, params: SolverParams) -> bool:
+    return params.time_limit_s is not None and problem.num_nodes >= PARTS_FROM_NODES
+
+
+def _route_cost(problem: RoutingProblem, vehicle: int, nodes: Sequence[int]) -> int:
+    """What OR-Tools charges for ``vehicle`` driving ``nodes`` (start and end included)."""
+    if len(nodes) <= 2:
+        return 0
+    cost = problem.cost_matrices[problem.vehicle_cost_class[vehicle]]
+    visit = problem.vehicle_visit_costs[vehicle] if problem.vehicle_visit_costs else None
+    arcs = sum(cost[a][b] + (visit[a] if visit else 0) for a, b in itertools.pairwise(nodes))
+    return arcs + problem.vehicle_fixed_costs[vehicle]
+
+
+def _neighbouring_routes(
+    problem: RoutingProblem, seed: SolvedRoute, used: Sequence[SolvedRoute], visits: int
+) -> list[SolvedRoute]:
+    """``seed`` and the routes nearest to it (closest pair of visits), up to ``visits``."""
+    distance = problem.distance_matrices[problem.vehicle_class[seed.vehicle]]
+    mine = seed.nodes[1:-1]
+
+    def gap(route: SolvedRoute) -> int:
+        return min(distance[a][b] for a in mine for b in route.nodes[1:-1])
+
+    group = [seed]
+    total = len(mine)
+    for route in sorted((r for r in used if r.vehicle != seed.vehicle), key=gap):
+        if total >= visits:
+            break
+        group.append(route)
+        total += len(route.nodes) - 2
+    return group
+
+
+def _restrict(
+    problem: RoutingProblem, routes: Sequence[SolvedRoute]
+) -> tuple[RoutingProblem, list[int]]:
+    """The problem of only these routes' vehicles and nodes; and each local node's original."""
+    vehicles = [r.vehicle for r in routes]
+    nodes = sorted({n for r in routes for n in r.nodes})
+    local = {n: i for i, n in enumerate(nodes)}
+    local_vehicle = {v: i for i, v in enumerate(vehicles)}
+
+    def rows(matrix: Matrix) -> Matrix:
+        return tuple(tuple(matrix[a][b] for b in nodes) for a in nodes)
+
+    classes = sorted({problem.vehicle_class[v] for v in vehicles})
+    cost_classes = sorted({problem.vehicle_cost_class[v] for v in vehicles})
+    allowed = []
+    for n in nodes:
+        original = problem.allowed_vehicles[n]
+        allowed.append(
+            None
+            if original is None
+            else tuple(local_vehicle[v] for v in original if v in local_vehicle)
+        )
+    sub = RoutingProblem(
+        time_matrices=tuple(rows(problem.time_matrices[c]) for c in classes),
+        distance_matrices=tuple(rows(problem.distance_matrices[c]) for c in classes),
+        cost_matrices=tuple(rows(problem.cost_matrices[c]) for c in cost_classes),
+        vehicle_class=tuple(classes.index(problem.vehicle_class[v]) for v in vehicles),
+        vehicle_cost_class=tuple(
+            cost_classes.index(problem.vehicle_cost_class[v]) for v in vehicles
+        ),
+        vehicle_starts=tuple(local[problem.vehicle_starts[v]] for v in vehicles),
+        vehicle_ends=tuple(local[problem.vehicle_ends[v]] for v in vehicles),
+        vehicle_capacities=tuple(problem.vehicle_capacities[v] for v in vehicles),
+        vehicle_fixed_costs=tuple(problem.vehicle_fixed_costs[v] for v in vehicles),
+        vehicle_max_span=tuple(problem.vehicle_max_span[v] for v in vehicles),
+        demands=tuple(problem.demands[n] for n in nodes),
+        time_windows=tuple(problem.time_windows[n] for n in nodes),
+        service_times=tuple(problem.service_times[n] for n in nodes),
+        pickups_deliveries=tuple(
+            (local[p], local[d]) for p, d in problem.pickups_deliveries if p in local and d in local
+        ),
+        penalties=tuple(problem.penalties[n] for n in nodes),
+        allowed_vehicles=tuple(allowed),
+        horizon=problem.horizon,
+        vehicle_visit_costs=tuple(
+            tuple(problem.vehicle_visit_costs[v][n] for n in nodes) for v in vehicles
+        )
+        if problem.vehicle_visit_costs
+        else (),
+    )
+    return sub, nodes
+
+
+def _by_parts(
+    problem: RoutingProblem, params: SolverParams, best: RoutingSolution, deadline: float
+) -> RoutingSolution:
+    """Re-optimise groups of neighbouring routes, one after the other, until the deadline.
+
+    At 1,000 customers the search of the whole model is still in its first descent when a
+    minute runs out (docs/routing-benchmarks.md): each move is weighed against the whole
+    model. A group of routes with about ``_PART_VISITS`` visits is a model of its own that
+    guided local search improves within a second; its routes replace the group's when they
+    cost less. Every route serves as the seed of a group in turn (the most expensive first).
+    Visits dropped before stay dropped (the groups hold visited nodes only).
+    """
+    assert params.time_limit_s is not None
+    slice_s = max(_PART_MIN_S, _PART_SHARE * params.time_limit_s)
+    part_params = replace(params, solution_limit=None)
+    routes = {r.vehicle: r for r in best.routes}
+    objective = best.objective
+    done: set[int] = set()
+    while deadline - monotonic() > _PART_MIN_S:
+        used = [r for r in routes.values() if len(r.nodes) > 2]
+        seeds = [r for r in used if r.vehicle not in done]
+        if not seeds:
+            done.clear()
+            continue
+        seed = max(seeds, key=lambda r: (r.distance, -r.vehicle))
+        done.add(seed.vehicle)
+        group = _neighbouring_routes(problem, seed, used, _PART_VISITS)
+        sub, original = _restrict(problem, group)
+        local = {n: i for i, n in enumerate(original)}
+        start = [tuple(local[n] for n in r.nodes[1:-1]) for r in group]
+        time_limit = min(slice_s, deadline - monotonic())
+        found = _search(sub, replace(part_params, time_limit_s=time_limit), start)
+        if not found.found:
+            continue
+        before = sum(_route_cost(problem, r.vehicle, r.nodes) for r in group)
+        after = sum(_route_cost(sub, r.vehicle, r.nodes) for r in found.routes) + sum(
+            sub.penalties[n] or 0 for n in found.dropped
+        )
+        if after >= before:
+            continue
+        objective += after - before
+        for r in found.routes:
+            vehicle = group[r.vehicle].vehicle
+            nodes = tuple(original[n] for n in r.nodes)
+            routes[vehicle] = SolvedRoute(vehicle, nodes, r.arrivals, r.distance)
+            done.discard(vehicle)
+        done.add(seed.vehicle)
+        dropped = set(best.dropped) | {original[n] for n in found.dropped}
+        best = RoutingSolution(
+            True, objective, tuple(routes[v] for v in sorted(routes)), tuple(sorted(dropped))
+        )
+    return best
 
 
 def _fewer_routes(

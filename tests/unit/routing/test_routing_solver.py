@@ -279,3 +279,72 @@ def test_fewer_routes_that_cost_more_are_not_returned(monkeypatch: pytest.Monkey
     kept = _fewer_routes(problem, SolverParams(time_limit_s=1), two, monotonic() + 1)
     assert [_used(a) for a in searches.attempts if not a.dropped] == [1]
     assert kept == two
+
+
+def _scattered(customers: int, vehicles: int, capacity: int, seed: int = 3) -> RoutingProblem:
+    rng = random.Random(seed)
+    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(customers)]
+    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
+    return _cvrp(matrix, vehicles=vehicles, capacity=capacity)
+
+
+def _check_complete(problem: RoutingProblem, solution: RoutingSolution) -> None:
+    """Every customer exactly once, no route over capacity, the objective its routes' cost."""
+    visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
+    assert visited == list(range(1, problem.num_nodes))
+    for route in solution.routes:
+        assert sum(problem.demands[n] for n in route.nodes) <= problem.vehicle_capacities[0]
+    matrix = problem.cost_matrices[0]
+    cost = sum(matrix[a][b] for r in solution.routes for a, b in itertools.pairwise(r.nodes))
+    assert solution.objective == cost
+
+
+def test_a_restricted_problem_keeps_its_routes_costs() -> None:
+    problem = _scattered(30, vehicles=6, capacity=6)
+    solution = solve(problem, SolverParams(solution_limit=5))
+    group = [r for r in solution.routes if len(r.nodes) > 2][:3]
+    sub, original = ortools_solver._restrict(problem, group)
+    assert sub.num_vehicles == 3
+    assert sub.num_nodes == len({n for r in group for n in r.nodes})
+    local = {n: i for i, n in enumerate(original)}
+    for k, route in enumerate(group):
+        nodes = [local[n] for n in route.nodes]
+        assert ortools_solver._route_cost(sub, k, nodes) == ortools_solver._route_cost(
+            problem, route.vehicle, route.nodes
+        )
+
+
+def test_groups_of_routes_improve_a_poor_plan_and_keep_it_complete(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plan that deals customers to vehicles round-robin, improved by groups of about
+    twelve visits (a third of the routes at a time): cheaper, still complete and feasible."""
+    monkeypatch.setattr(ortools_solver, "_PART_VISITS", 12)
+    problem = _scattered(36, vehicles=9, capacity=4)
+    poor = [tuple(range(1 + v, 37, 9)) for v in range(9)]
+    start = _search(problem, SolverParams(solution_limit=1), poor)
+    assert start.found
+    _check_complete(problem, start)
+    improved = ortools_solver._by_parts(
+        problem, SolverParams(time_limit_s=10), start, monotonic() + 3
+    )
+    _check_complete(problem, improved)
+    assert improved.objective < 0.8 * start.objective
+
+
+def test_large_models_with_a_clock_are_improved_by_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[RoutingSolution] = []
+
+    def spy(problem: RoutingProblem, params: SolverParams, best: RoutingSolution, _: float) -> Any:
+        calls.append(best)
+        return best
+
+    monkeypatch.setattr(ortools_solver, "_by_parts", spy)
+    problem = _scattered(20, vehicles=5, capacity=5)
+    solve(problem, SolverParams(time_limit_s=0.5))
+    assert calls == []  # below PARTS_FROM_NODES
+    monkeypatch.setattr(ortools_solver, "PARTS_FROM_NODES", 10)
+    solve(problem, SolverParams(solution_limit=5))
+    assert calls == []  # no clock: the whole model's search only, reproducible
+    solution = solve(problem, SolverParams(time_limit_s=0.5))
+    assert calls == [solution]
