@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from time import monotonic
 
@@ -298,19 +300,29 @@ def solve(
     When every node must be visited, vehicles have fixed costs and the search has a time
     limit, the vehicles are minimised too (``_fewer_routes``): guided local search moves one
     visit at a time and never empties a route that costs more in distance to empty.
+
+    Otherwise, a model of ``PARTS_FROM_NODES`` nodes or more with a time limit gets
+    ``_WHOLE_SHARE`` of it for the whole model's search and the rest for groups of
+    neighbouring routes (``_by_parts``), in ``params.workers`` processes from a budget of
+    ``_POOL_FROM_S``.
     """
     if not _minimises_vehicles(problem, params):
         if not _improves_by_parts(problem, params):
             return _search(problem, params, initial_routes, fallback_routes)
         assert params.time_limit_s is not None
         deadline = monotonic() + params.time_limit_s
-        first = _search(
-            problem,
-            replace(params, time_limit_s=_WHOLE_SHARE * params.time_limit_s),
-            initial_routes,
-            fallback_routes,
-        )
-        return _by_parts(problem, params, first, deadline) if first.found else first
+        pool = _part_pool(params)
+        try:
+            first = _search(
+                problem,
+                replace(params, time_limit_s=_WHOLE_SHARE * params.time_limit_s),
+                initial_routes,
+                fallback_routes,
+            )
+            return _by_parts(problem, params, first, deadline, pool) if first.found else first
+        finally:
+            if pool is not None:  # searches still running end by their own time limits
+                pool.shutdown(wait=False, cancel_futures=True)
     assert params.time_limit_s is not None
     deadline = monotonic() + params.time_limit_s
     first = _search(
@@ -345,13 +357,18 @@ def _minimises_vehicles(problem: RoutingProblem, params: SolverParams) -> bool:
 PARTS_FROM_NODES = LARGE_MODEL_NODES
 """From this many nodes on (and with a time limit), most of the budget goes to re-optimising
 groups of neighbouring routes (``_by_parts``) rather than to the search of the whole model."""
-_WHOLE_SHARE = 0.3
+_WHOLE_SHARE = 0.15
 """Of the budget, what the search of the whole model gets before ``_by_parts``."""
-_PART_VISITS = 100
+_PART_VISITS = 200
 """Visits per group of routes re-optimised together."""
-_PART_SHARE = 0.03
+_PART_SHARE = 0.05
 """Of the budget, what one group's search gets (at least ``_PART_MIN_S``)."""
 _PART_MIN_S = 0.3
+_PART_GRACE_S = 2.0
+"""How long past the deadline a group's search may take to return (its model's build)."""
+_POOL_FROM_S = 10.0
+"""Budgets from which the groups are searched in worker processes (``SolverParams.workers``):
+spawning them and importing OR-Tools there takes about a second."""
 
 
 def _improves_by_parts(problem: RoutingProblem, params: SolverParams) -> bool:
@@ -441,58 +458,131 @@ def _restrict(
     return sub, nodes
 
 
+Routes = Sequence[Sequence[int]]
+
+
+def _solve_part(sub: RoutingProblem, params: SolverParams, start: Routes) -> RoutingSolution:
+    """One group's search (module-level, so that a worker process can run it)."""
+    return _search(sub, params, start)
+
+
+def _warm_up() -> None:
+    """Submitted once per worker: the worker imports this module (and OR-Tools) meanwhile."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A group of routes being re-optimised: its routes, its problem, its nodes' originals."""
+
+    group: tuple[SolvedRoute, ...]
+    sub: RoutingProblem
+    original: tuple[int, ...]
+
+
+def _part_pool(params: SolverParams) -> ProcessPoolExecutor | None:
+    """Worker processes for ``_by_parts`` (started now, warming up while the whole model is
+    searched), or None to search the groups in this process."""
+    if params.workers <= 1 or (params.time_limit_s or 0) < _POOL_FROM_S:
+        return None
+    pool = ProcessPoolExecutor(
+        max_workers=params.workers, mp_context=multiprocessing.get_context("spawn")
+    )
+    for _ in range(params.workers):
+        pool.submit(_warm_up)
+    return pool
+
+
 def _by_parts(
-    problem: RoutingProblem, params: SolverParams, best: RoutingSolution, deadline: float
+    problem: RoutingProblem,
+    params: SolverParams,
+    best: RoutingSolution,
+    deadline: float,
+    pool: ProcessPoolExecutor | None = None,
 ) -> RoutingSolution:
-    """Re-optimise groups of neighbouring routes, one after the other, until the deadline.
+    """Re-optimise groups of neighbouring routes until the deadline, one per worker at a time.
 
     At 1,000 customers the search of the whole model is still in its first descent when a
     minute runs out (docs/routing-benchmarks.md): each move is weighed against the whole
     model. A group of routes with about ``_PART_VISITS`` visits is a model of its own that
-    guided local search improves within a second; its routes replace the group's when they
-    cost less. Every route serves as the seed of a group in turn (the most expensive first).
-    Visits dropped before stay dropped (the groups hold visited nodes only).
+    guided local search improves within seconds; its routes replace the group's when they
+    cost less. Every route seeds a group in turn (the longest first); groups searched at the
+    same time share no route, so each result applies as it is. Visits dropped before stay
+    dropped (the groups hold visited nodes only).
     """
     assert params.time_limit_s is not None
     slice_s = max(_PART_MIN_S, _PART_SHARE * params.time_limit_s)
-    part_params = replace(params, solution_limit=None)
+    part_params = replace(params, solution_limit=None, workers=1)
     routes = {r.vehicle: r for r in best.routes}
-    objective = best.objective
-    done: set[int] = set()
-    while deadline - monotonic() > _PART_MIN_S:
-        used = [r for r in routes.values() if len(r.nodes) > 2]
-        seeds = [r for r in used if r.vehicle not in done]
+    objective, dropped = best.objective, set(best.dropped)
+    tried: set[int] = set()  # seeds since the last round began
+    running: dict[Future[RoutingSolution], _Part] = {}
+    slots = params.workers if pool is not None else 1
+
+    def next_part() -> _Part | None:
+        busy = {r.vehicle for part in running.values() for r in part.group}
+        used = [r for r in routes.values() if len(r.nodes) > 2 and r.vehicle not in busy]
+        seeds = [r for r in used if r.vehicle not in tried]
         if not seeds:
-            done.clear()
-            continue
+            if not tried or running:
+                return None
+            tried.clear()  # a new round over every route
+            seeds = used
+        if not seeds:
+            return None
         seed = max(seeds, key=lambda r: (r.distance, -r.vehicle))
-        done.add(seed.vehicle)
-        group = _neighbouring_routes(problem, seed, used, _PART_VISITS)
+        tried.add(seed.vehicle)
+        group = tuple(_neighbouring_routes(problem, seed, used, _PART_VISITS))
         sub, original = _restrict(problem, group)
-        local = {n: i for i, n in enumerate(original)}
-        start = [tuple(local[n] for n in r.nodes[1:-1]) for r in group]
-        time_limit = min(slice_s, deadline - monotonic())
-        found = _search(sub, replace(part_params, time_limit_s=time_limit), start)
-        if not found.found:
-            continue
-        before = sum(_route_cost(problem, r.vehicle, r.nodes) for r in group)
-        after = sum(_route_cost(sub, r.vehicle, r.nodes) for r in found.routes) + sum(
-            sub.penalties[n] or 0 for n in found.dropped
+        return _Part(group, sub, tuple(original))
+
+    def submit(part: _Part) -> None:
+        local = {n: i for i, n in enumerate(part.original)}
+        start = [tuple(local[n] for n in r.nodes[1:-1]) for r in part.group]
+        limit = replace(part_params, time_limit_s=min(slice_s, deadline - monotonic()))
+        if pool is None:
+            future: Future[RoutingSolution] = Future()
+            future.set_result(_solve_part(part.sub, limit, start))
+        else:
+            future = pool.submit(_solve_part, part.sub, limit, start)
+        running[future] = part
+
+    while True:
+        while len(running) < slots and deadline - monotonic() > _PART_MIN_S:
+            part = next_part()
+            if part is None:
+                break
+            submit(part)
+        if not running:
+            break
+        finished, _ = wait(
+            list(running),
+            timeout=deadline - monotonic() + _PART_GRACE_S,
+            return_when=FIRST_COMPLETED,
         )
-        if after >= before:
-            continue
-        objective += after - before
-        for r in found.routes:
-            vehicle = group[r.vehicle].vehicle
-            nodes = tuple(original[n] for n in r.nodes)
-            routes[vehicle] = SolvedRoute(vehicle, nodes, r.arrivals, r.distance)
-            done.discard(vehicle)
-        done.add(seed.vehicle)
-        dropped = set(best.dropped) | {original[n] for n in found.dropped}
-        best = RoutingSolution(
-            True, objective, tuple(routes[v] for v in sorted(routes)), tuple(sorted(dropped))
-        )
-    return best
+        if not finished:
+            break  # a worker overran its time limit: keep what we have
+        for future in finished:
+            part = running.pop(future)
+            found = future.result() if future.exception() is None else None
+            if found is None or not found.found:
+                continue
+            sub, group = part.sub, part.group
+            before = sum(_route_cost(problem, r.vehicle, r.nodes) for r in group)
+            after = sum(_route_cost(sub, r.vehicle, r.nodes) for r in found.routes) + sum(
+                sub.penalties[n] or 0 for n in found.dropped
+            )
+            if after >= before:
+                continue
+            objective += after - before
+            for r in found.routes:
+                vehicle = group[r.vehicle].vehicle
+                nodes = tuple(part.original[n] for n in r.nodes)
+                routes[vehicle] = SolvedRoute(vehicle, nodes, r.arrivals, r.distance)
+                tried.discard(vehicle)  # changed: worth seeding again
+            dropped |= {part.original[n] for n in found.dropped}
+    return RoutingSolution(
+        True, objective, tuple(routes[v] for v in sorted(routes)), tuple(sorted(dropped))
+    )
 
 
 def _fewer_routes(

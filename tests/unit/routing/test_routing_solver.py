@@ -332,10 +332,29 @@ def test_groups_of_routes_improve_a_poor_plan_and_keep_it_complete(
     assert improved.objective < 0.8 * start.objective
 
 
+def test_groups_of_routes_searched_in_two_processes_keep_the_plan_complete(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ortools_solver, "_PART_VISITS", 12)
+    monkeypatch.setattr(ortools_solver, "_POOL_FROM_S", 0)
+    problem = _scattered(36, vehicles=9, capacity=4)
+    poor = [tuple(range(1 + v, 37, 9)) for v in range(9)]
+    start = _search(problem, SolverParams(solution_limit=1), poor)
+    params = SolverParams(time_limit_s=10, workers=2)
+    pool = ortools_solver._part_pool(params)
+    assert pool is not None
+    try:
+        improved = ortools_solver._by_parts(problem, params, start, monotonic() + 6, pool)
+    finally:
+        pool.shutdown()
+    _check_complete(problem, improved)
+    assert improved.objective < 0.8 * start.objective
+
+
 def test_large_models_with_a_clock_are_improved_by_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[RoutingSolution] = []
 
-    def spy(problem: RoutingProblem, params: SolverParams, best: RoutingSolution, _: float) -> Any:
+    def spy(problem: RoutingProblem, params: SolverParams, best: RoutingSolution, *_: Any) -> Any:
         calls.append(best)
         return best
 
