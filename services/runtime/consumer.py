@@ -297,7 +297,7 @@ class EntryProcessor:
                     f"INSERT INTO {table_name(session, self._inbox)} "
                     "(event_id, stream, event_type, processed_at) "
                     "SELECT e, :stream, t, :now FROM unnest(CAST(:ids AS TEXT[]), "
-                    "CAST(:types AS TEXT[])) AS u(e, t) "
+                    "CAST(:types AS TEXT[])) WITH ORDINALITY AS u(e, t, k) ORDER BY k "
                     "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
                 ),
                 {

@@ -52,6 +52,13 @@ async def test_migrations_build_exactly_the_tables_the_code_declares(
 
         async with engine.connect() as conn:
             assert await conn.run_sync(diff) == []
+            # compare_metadata compares an index's columns, not its WHERE clause.
+            definition = await conn.scalar(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+                {"name": f"ix_{spec.name}_outbox_unsent"},
+            )
+        assert definition is not None
+        assert "(seq) WHERE (sent_at IS NULL)" in definition
     finally:
         await engine.dispose()
 

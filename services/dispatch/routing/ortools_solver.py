@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from time import monotonic
 
@@ -15,6 +17,7 @@ from ortools.util import optional_boolean_pb2
 from services.dispatch.routing.params import SolverParams
 
 Matrix = tuple[tuple[int, ...], ...]
+log = logging.getLogger(__name__)
 
 # Insertion-based path LNS operators cost ~10x the search time per accepted solution on a
 # 40-vehicle pickup-and-delivery model for no better objective at a 200-solution budget.
@@ -301,18 +304,19 @@ def solve(
     limit, the vehicles are minimised too (``_fewer_routes``): guided local search moves one
     visit at a time and never empties a route that costs more in distance to empty.
 
-    Otherwise, a model of ``PARTS_FROM_NODES`` nodes or more with a time limit gets
-    ``_WHOLE_SHARE`` of it for the whole model's search and the rest for groups of
-    neighbouring routes (``_by_parts``), in ``params.workers`` processes from a budget of
-    ``_POOL_FROM_S``.
+    Otherwise, a model of ``PARTS_FROM_NODES`` nodes or more searched against the clock alone
+    (no solution limit, at least ``_PARTS_FROM_S``) gets ``_WHOLE_SHARE`` of it for the
+    whole model's search and the rest for groups of neighbouring routes (``_by_parts``), in
+    ``params.workers`` processes from a budget of ``_POOL_FROM_S``.
     """
     if not _minimises_vehicles(problem, params):
         if not _improves_by_parts(problem, params):
             return _search(problem, params, initial_routes, fallback_routes)
         assert params.time_limit_s is not None
         deadline = monotonic() + params.time_limit_s
-        pool = _part_pool(params)
+        pool: ProcessPoolExecutor | None = None
         try:
+            pool = _part_pool(params)
             first = _search(
                 problem,
                 replace(params, time_limit_s=_WHOLE_SHARE * params.time_limit_s),
@@ -371,8 +375,20 @@ _POOL_FROM_S = 10.0
 spawning them and importing OR-Tools there takes about a second."""
 
 
+_PARTS_FROM_S = 5.0
+"""The smallest budget split between the whole model and groups of routes."""
+
+
 def _improves_by_parts(problem: RoutingProblem, params: SolverParams) -> bool:
-    return params.time_limit_s is not None and problem.num_nodes >= PARTS_FROM_NODES
+    """Only for a large model searched against the clock alone: dispatch sets a solution limit
+    (reproducible plans; its time limit is a backstop) and must keep its whole-model search,
+    which also inserts visits the first solution dropped."""
+    return (
+        params.solution_limit is None
+        and params.time_limit_s is not None
+        and params.time_limit_s >= _PARTS_FROM_S
+        and problem.num_nodes >= PARTS_FROM_NODES
+    )
 
 
 def _route_cost(problem: RoutingProblem, vehicle: int, nodes: Sequence[int]) -> int:
@@ -536,14 +552,22 @@ def _by_parts(
         return _Part(group, sub, tuple(original))
 
     def submit(part: _Part) -> None:
+        nonlocal pool, slots
         local = {n: i for i, n in enumerate(part.original)}
         start = [tuple(local[n] for n in r.nodes[1:-1]) for r in part.group]
         limit = replace(part_params, time_limit_s=min(slice_s, deadline - monotonic()))
-        if pool is None:
-            future: Future[RoutingSolution] = Future()
+        if pool is not None:
+            try:
+                running[pool.submit(_solve_part, part.sub, limit, start)] = part
+                return
+            except BrokenProcessPool:  # a worker died: go on in this process
+                log.warning("routing: a worker process died; groups go on in this process")
+                pool, slots = None, 1
+        future: Future[RoutingSolution] = Future()
+        try:
             future.set_result(_solve_part(part.sub, limit, start))
-        else:
-            future = pool.submit(_solve_part, part.sub, limit, start)
+        except Exception as exc:  # a group's failure must not cost the plan found
+            future.set_exception(exc)
         running[future] = part
 
     while True:
@@ -563,8 +587,12 @@ def _by_parts(
             break  # a worker overran its time limit: keep what we have
         for future in finished:
             part = running.pop(future)
-            found = future.result() if future.exception() is None else None
-            if found is None or not found.found:
+            error = future.exception()
+            if error is not None:
+                log.warning("routing: a group of %d routes failed: %r", len(part.group), error)
+                continue
+            found = future.result()
+            if not found.found:
                 continue
             sub, group = part.sub, part.group
             before = sum(_route_cost(problem, r.vehicle, r.nodes) for r in group)

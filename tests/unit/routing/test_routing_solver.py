@@ -299,19 +299,66 @@ def _check_complete(problem: RoutingProblem, solution: RoutingSolution) -> None:
     assert solution.objective == cost
 
 
-def test_a_restricted_problem_keeps_its_routes_costs() -> None:
-    problem = _scattered(30, vehicles=6, capacity=6)
-    solution = solve(problem, SolverParams(solution_limit=5))
+def _mixed(seed: int = 5) -> RoutingProblem:
+    """Eight optional pickup-and-delivery pairs, four vehicles of two speeds and two cost
+    classes, fixed and per-visit costs, and some visits only two vehicles may make."""
+    rng = random.Random(seed)
+    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(16)]
+    n = len(points)
+    dist = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
+    slow = tuple(tuple(2 * d for d in row) for row in dist)
+    dear = tuple(tuple(3 * d for d in row) for row in dist)
+    pairs = tuple((1 + 2 * k, 2 + 2 * k) for k in range(8))
+    visit = tuple(tuple(0 if i == 0 else rng.randint(0, 9) for i in range(n)) for _ in range(4))
+    return RoutingProblem(
+        time_matrices=(dist, slow),
+        distance_matrices=(dist, dist),
+        cost_matrices=(dist, dear),
+        vehicle_class=(0, 1, 0, 1),
+        vehicle_cost_class=(0, 0, 1, 1),
+        vehicle_starts=(0,) * 4,
+        vehicle_ends=(0,) * 4,
+        vehicle_capacities=(3,) * 4,
+        vehicle_fixed_costs=(100, 0, 50, 0),
+        vehicle_max_span=(500,) * 4,
+        demands=(0,) + (1, -1) * 8,
+        time_windows=((0, 10_000),) * n,
+        service_times=(0,) + (5,) * 16,
+        pickups_deliveries=pairs,
+        penalties=(None,) + (400, None) * 8,
+        allowed_vehicles=(None,) + ((0, 1), (0, 1)) * 2 + (None, None) * 6,
+        horizon=10_000,
+        vehicle_visit_costs=visit,
+    )
+
+
+def _charged(problem: RoutingProblem, solution: RoutingSolution) -> int:
+    """What the plan costs by ``_route_cost`` and the dropped visits' penalties."""
+    routes = sum(ortools_solver._route_cost(problem, r.vehicle, r.nodes) for r in solution.routes)
+    return routes + sum(problem.penalties[n] or 0 for n in solution.dropped)
+
+
+def test_route_costs_are_what_ortools_charges_in_the_problem_and_a_restricted_one() -> None:
+    problem = _mixed()
+    solution = solve(problem, SolverParams(solution_limit=30))
+    assert solution.found
+    assert _charged(problem, solution) == solution.objective
     group = [r for r in solution.routes if len(r.nodes) > 2][:3]
+    assert len(group) >= 2
     sub, original = ortools_solver._restrict(problem, group)
-    assert sub.num_vehicles == 3
+    assert sub.num_vehicles == len(group)
     assert sub.num_nodes == len({n for r in group for n in r.nodes})
     local = {n: i for i, n in enumerate(original)}
-    for k, route in enumerate(group):
-        nodes = [local[n] for n in route.nodes]
-        assert ortools_solver._route_cost(sub, k, nodes) == ortools_solver._route_cost(
-            problem, route.vehicle, route.nodes
-        )
+    start = [tuple(local[n] for n in r.nodes[1:-1]) for r in group]
+    again = _search(sub, SolverParams(solution_limit=10), start)
+    assert again.found
+    assert _charged(sub, again) == again.objective
+    before = sum(ortools_solver._route_cost(problem, r.vehicle, r.nodes) for r in group)
+    assert again.objective <= before  # the group's own routes are a solution of it
+    for k, route in enumerate(again.routes):  # each vehicle keeps its own barred visits
+        for node in route.nodes[1:-1]:
+            allowed = problem.allowed_vehicles[original[node]]
+            assert allowed is None or group[k].vehicle in allowed
 
 
 def test_groups_of_routes_improve_a_poor_plan_and_keep_it_complete(
@@ -360,10 +407,30 @@ def test_large_models_with_a_clock_are_improved_by_parts(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(ortools_solver, "_by_parts", spy)
     problem = _scattered(20, vehicles=5, capacity=5)
-    solve(problem, SolverParams(time_limit_s=0.5))
+    clock_only = SolverParams(time_limit_s=5, solution_limit=None)
+    solve(problem, clock_only)
     assert calls == []  # below PARTS_FROM_NODES
     monkeypatch.setattr(ortools_solver, "PARTS_FROM_NODES", 10)
     solve(problem, SolverParams(solution_limit=5))
     assert calls == []  # no clock: the whole model's search only, reproducible
-    solution = solve(problem, SolverParams(time_limit_s=0.5))
+    solve(problem, SolverParams(time_limit_s=5, solution_limit=50))
+    assert calls == []  # dispatch's setting: a solution limit, the clock a backstop
+    solve(problem, SolverParams(time_limit_s=1, solution_limit=None))
+    assert calls == []  # too short a budget to split
+    solution = solve(problem, clock_only)
     assert calls == [solution]
+
+
+def test_a_group_that_fails_leaves_the_plan_as_it_was(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_: Any) -> RoutingSolution:
+        raise RuntimeError("search crashed")
+
+    monkeypatch.setattr(ortools_solver, "_solve_part", broken)
+    problem = _scattered(36, vehicles=9, capacity=4)
+    start = _search(problem, SolverParams(solution_limit=1))
+    after = ortools_solver._by_parts(problem, SolverParams(time_limit_s=10), start, monotonic() + 1)
+    assert after.objective == start.objective
+    assert sorted(r.nodes for r in after.routes) == sorted(r.nodes for r in start.routes)
+    assert "search crashed" in caplog.text
