@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Table, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,7 +20,7 @@ from contracts.envelope import Envelope, Mode
 from contracts.streams import dead_letter
 from services.runtime import outbox
 from services.runtime.bus import errors_key
-from services.runtime.sql import advisory_lock, dialect_insert, is_postgresql, table_name
+from services.runtime.sql import advisory_lock, dialect_insert, insert_from_arrays, is_postgresql
 from services.runtime.transaction import Cause, Transaction
 from services.runtime.wire import EVENT_FIELD
 
@@ -290,24 +290,15 @@ class EntryProcessor:
         """
         now = datetime.now(UTC)
         if is_postgresql(session):
-            # Array parameters, in key order (see below): one statement, no per-row binding.
-            ids = sorted({e.id: e.type for e in events}.items())
-            claimed = await session.scalars(
-                text(
-                    f"INSERT INTO {table_name(session, self._inbox)} "
-                    "(event_id, stream, event_type, processed_at) "
-                    "SELECT e, :stream, t, :now FROM unnest(CAST(:ids AS TEXT[]), "
-                    "CAST(:types AS TEXT[])) WITH ORDINALITY AS u(e, t, k) ORDER BY k "
-                    "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
-                ),
-                {
-                    "stream": stream,
-                    "now": now,
-                    "ids": [k for k, _ in ids],
-                    "types": [t for _, t in ids],
-                },
+            ids = sorted({e.id: e.type for e in events}.items())  # key order: see below
+            claimed = await insert_from_arrays(
+                session,
+                self._inbox,
+                {"event_id": [i for i, _ in ids], "event_type": [t for _, t in ids]},
+                {"stream": stream, "processed_at": now},
+                "ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
             )
-            return set(claimed)
+            return set(claimed.scalars())
         rows = {
             e.id: {"event_id": e.id, "stream": stream, "event_type": e.type, "processed_at": now}
             for e in events
