@@ -373,8 +373,6 @@ _PART_GRACE_S = 2.0
 _POOL_FROM_S = 10.0
 """Budgets from which the groups are searched in worker processes (``SolverParams.workers``):
 spawning them and importing OR-Tools there takes about a second."""
-
-
 _PARTS_FROM_S = 5.0
 """The smallest budget split between the whole model and groups of routes."""
 
@@ -421,10 +419,19 @@ def _neighbouring_routes(
     return group
 
 
-def _restrict(
-    problem: RoutingProblem, routes: Sequence[SolvedRoute]
-) -> tuple[RoutingProblem, list[int]]:
-    """The problem of only these routes' vehicles and nodes; and each local node's original."""
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A group of routes cut out of a problem: the routes, the problem of only their vehicles
+    and nodes, each of its nodes' original, and the routes in its nodes (a start for it)."""
+
+    group: tuple[SolvedRoute, ...]
+    sub: RoutingProblem
+    original: tuple[int, ...]
+    start: tuple[tuple[int, ...], ...]
+
+
+def _restrict(problem: RoutingProblem, routes: Sequence[SolvedRoute]) -> _Part:
+    """The group of ``routes`` as a problem of its own (see ``_Part``)."""
     vehicles = [r.vehicle for r in routes]
     nodes = sorted({n for r in routes for n in r.nodes})
     local = {n: i for i, n in enumerate(nodes)}
@@ -471,7 +478,8 @@ def _restrict(
         if problem.vehicle_visit_costs
         else (),
     )
-    return sub, nodes
+    start = tuple(tuple(local[n] for n in r.nodes[1:-1]) for r in routes)
+    return _Part(tuple(routes), sub, tuple(nodes), start)
 
 
 Routes = Sequence[Sequence[int]]
@@ -484,15 +492,6 @@ def _solve_part(sub: RoutingProblem, params: SolverParams, start: Routes) -> Rou
 
 def _warm_up() -> None:
     """Submitted once per worker: the worker imports this module (and OR-Tools) meanwhile."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """A group of routes being re-optimised: its routes, its problem, its nodes' originals."""
-
-    group: tuple[SolvedRoute, ...]
-    sub: RoutingProblem
-    original: tuple[int, ...]
 
 
 def _part_pool(params: SolverParams) -> ProcessPoolExecutor | None:
@@ -547,25 +546,21 @@ def _by_parts(
             return None
         seed = max(seeds, key=lambda r: (r.distance, -r.vehicle))
         tried.add(seed.vehicle)
-        group = tuple(_neighbouring_routes(problem, seed, used, _PART_VISITS))
-        sub, original = _restrict(problem, group)
-        return _Part(group, sub, tuple(original))
+        return _restrict(problem, _neighbouring_routes(problem, seed, used, _PART_VISITS))
 
     def submit(part: _Part) -> None:
         nonlocal pool, slots
-        local = {n: i for i, n in enumerate(part.original)}
-        start = [tuple(local[n] for n in r.nodes[1:-1]) for r in part.group]
         limit = replace(part_params, time_limit_s=min(slice_s, deadline - monotonic()))
         if pool is not None:
             try:
-                running[pool.submit(_solve_part, part.sub, limit, start)] = part
+                running[pool.submit(_solve_part, part.sub, limit, part.start)] = part
                 return
             except BrokenProcessPool:  # a worker died: go on in this process
                 log.warning("routing: a worker process died; groups go on in this process")
                 pool, slots = None, 1
         future: Future[RoutingSolution] = Future()
         try:
-            future.set_result(_solve_part(part.sub, limit, start))
+            future.set_result(_solve_part(part.sub, limit, part.start))
         except Exception as exc:  # a group's failure must not cost the plan found
             future.set_exception(exc)
         running[future] = part

@@ -164,18 +164,22 @@ def _cvrp(
     )
 
 
+def _scattered(customers: int, vehicles: int, capacity: int, seed: int = 3) -> RoutingProblem:
+    rng = random.Random(seed)
+    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(customers)]
+    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
+    return _cvrp(matrix, vehicles=vehicles, capacity=capacity)
+
+
 def test_a_large_model_restricted_to_neighbours_still_visits_every_customer() -> None:
     """A 600-customer CVRP with every customer mandatory: the first solution, from nearest
     neighbours only, must still be complete (the restriction must not strand anyone)."""
-    rng = random.Random(7)
-    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(600)]
-    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
-    problem = _cvrp(matrix, vehicles=40, capacity=20)
+    problem = _scattered(600, vehicles=40, capacity=20, seed=7)
     assert problem.num_nodes >= LARGE_MODEL_NODES
     solution = solve(problem, SolverParams(solution_limit=1))
     assert solution.found
     visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
-    assert visited == list(range(1, len(points)))
+    assert visited == list(range(1, problem.num_nodes))
 
 
 def _line_problem(capacity: int, fixed_cost: int = 100_000) -> RoutingProblem:
@@ -281,13 +285,6 @@ def test_fewer_routes_that_cost_more_are_not_returned(monkeypatch: pytest.Monkey
     assert kept == two
 
 
-def _scattered(customers: int, vehicles: int, capacity: int, seed: int = 3) -> RoutingProblem:
-    rng = random.Random(seed)
-    points = [(50, 50)] + [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(customers)]
-    matrix = tuple(tuple(round(math.dist(a, b)) for b in points) for a in points)
-    return _cvrp(matrix, vehicles=vehicles, capacity=capacity)
-
-
 def _check_complete(problem: RoutingProblem, solution: RoutingSolution) -> None:
     """Every customer exactly once, no route over capacity, the objective its routes' cost."""
     visited = sorted(node for route in solution.routes for node in route.nodes[1:-1])
@@ -345,12 +342,12 @@ def test_route_costs_are_what_ortools_charges_in_the_problem_and_a_restricted_on
     assert _charged(problem, solution) == solution.objective
     group = [r for r in solution.routes if len(r.nodes) > 2][:3]
     assert len(group) >= 2
-    sub, original = ortools_solver._restrict(problem, group)
+    part = ortools_solver._restrict(problem, group)
+    sub, original = part.sub, part.original
     assert sub.num_vehicles == len(group)
     assert sub.num_nodes == len({n for r in group for n in r.nodes})
-    local = {n: i for i, n in enumerate(original)}
-    start = [tuple(local[n] for n in r.nodes[1:-1]) for r in group]
-    again = _search(sub, SolverParams(solution_limit=10), start)
+    assert [[original[n] for n in r] for r in part.start] == [list(r.nodes[1:-1]) for r in group]
+    again = _search(sub, SolverParams(solution_limit=10), part.start)
     assert again.found
     assert _charged(sub, again) == again.objective
     before = sum(ortools_solver._route_cost(problem, r.vehicle, r.nodes) for r in group)
@@ -361,16 +358,22 @@ def test_route_costs_are_what_ortools_charges_in_the_problem_and_a_restricted_on
             assert allowed is None or group[k].vehicle in allowed
 
 
+def _poor_plan() -> tuple[RoutingProblem, RoutingSolution]:
+    """36 customers dealt to 9 vehicles round-robin."""
+    problem = _scattered(36, vehicles=9, capacity=4)
+    poor = [tuple(range(1 + v, 37, 9)) for v in range(9)]
+    start = _search(problem, SolverParams(solution_limit=1), poor)
+    assert start.found
+    return problem, start
+
+
 def test_groups_of_routes_improve_a_poor_plan_and_keep_it_complete(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A plan that deals customers to vehicles round-robin, improved by groups of about
     twelve visits (a third of the routes at a time): cheaper, still complete and feasible."""
     monkeypatch.setattr(ortools_solver, "_PART_VISITS", 12)
-    problem = _scattered(36, vehicles=9, capacity=4)
-    poor = [tuple(range(1 + v, 37, 9)) for v in range(9)]
-    start = _search(problem, SolverParams(solution_limit=1), poor)
-    assert start.found
+    problem, start = _poor_plan()
     _check_complete(problem, start)
     improved = ortools_solver._by_parts(
         problem, SolverParams(time_limit_s=10), start, monotonic() + 3
@@ -384,9 +387,7 @@ def test_groups_of_routes_searched_in_two_processes_keep_the_plan_complete(
 ) -> None:
     monkeypatch.setattr(ortools_solver, "_PART_VISITS", 12)
     monkeypatch.setattr(ortools_solver, "_POOL_FROM_S", 0)
-    problem = _scattered(36, vehicles=9, capacity=4)
-    poor = [tuple(range(1 + v, 37, 9)) for v in range(9)]
-    start = _search(problem, SolverParams(solution_limit=1), poor)
+    problem, start = _poor_plan()
     params = SolverParams(time_limit_s=10, workers=2)
     pool = ortools_solver._part_pool(params)
     assert pool is not None
