@@ -13,6 +13,7 @@ from typing import Annotated, Any, Union
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from pydantic import Field
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -120,6 +121,17 @@ class ServiceRuntime:
             url, logger=logging.getLogger(f"hinterland.{self.spec.name}"), **options
         )
         processor = self.processor
+        redis, group = self.redis, self.group
+
+        async def entries(raw: Mapping[str, Any]) -> BatchMessage:
+            """The read as FastStream's message, without a body. FastStream's own batch parser
+            decodes every entry as JSON, encodes the list as JSON and decodes that again, about
+            a tenth of a read's time (docs/reliability.md, session 9); ``on_read`` takes the
+            raw entries and parses each once, with the contracts."""
+            return BatchMessage(raw_message=raw, body=b"", consumer=redis, group=group)
+
+        async def no_body(_msg: Any) -> None:
+            return None
 
         async def on_read(msg: RedisBatchStreamMessage) -> None:
             raw = msg.raw_message
@@ -141,6 +153,8 @@ class ServiceRuntime:
             )
             broker.subscriber(
                 stream=reader,
+                parser=entries,
+                decoder=no_body,
                 ack_policy=AckPolicy.MANUAL,
                 title=f"{self.spec.name}:{stream}:read",
                 description=f"{self.spec.name} consumes {stream}",
