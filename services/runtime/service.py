@@ -8,11 +8,12 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Union, cast
 
 from faststream import AckPolicy, FastStream
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.message import ConsumerProtocol
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from pydantic import Field
 from redis.asyncio import Redis
@@ -121,7 +122,7 @@ class ServiceRuntime:
             url, logger=logging.getLogger(f"hinterland.{self.spec.name}"), **options
         )
         processor = self.processor
-        redis, group = self.redis, self.group
+        redis, group = cast(ConsumerProtocol, self.redis), self.group  # as FastStream passes it
 
         async def entries(raw: Mapping[str, Any]) -> BatchMessage:
             """The read as FastStream's message, without a body. FastStream's own batch parser
