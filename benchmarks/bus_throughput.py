@@ -9,7 +9,11 @@ Each run has a PostgreSQL schema of its own, dropped afterwards: the tables star
 time, so runs compare (rows left by earlier runs, never vacuumed where autovacuum is off, would
 slow every later run down).
 
-    .venv/bin/python benchmarks/bus_throughput.py [N] [--max-records R] [--depots D]
+    .venv/bin/python benchmarks/bus_throughput.py [N] [--max-records R] [--depots D] [--backlog]
+
+``--backlog`` publishes the N reports before the service starts and times only the drain: the
+service alone, with no publisher competing in its process (profile it with
+``py-spy record -- .venv/bin/python benchmarks/bus_throughput.py 40000 --backlog``).
 """
 
 from __future__ import annotations
@@ -66,7 +70,17 @@ async def wait_for_applied(redis: Redis, stream: str, group: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def main(n: int, max_records: int, depots: int, redis_url: str, database_url: str) -> None:
+async def publish(redis: Redis, ingress: str, ns: str, n: int, depots: int) -> None:
+    for start in range(0, n, 500):
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in range(start, min(n, start + 500)):
+                pipe.xadd(ingress, fields(envelope(i + 1, ns, depots)))  # type: ignore[arg-type]
+            await pipe.execute()
+
+
+async def main(
+    n: int, max_records: int, depots: int, backlog: bool, redis_url: str, database_url: str
+) -> None:
     ns = f"bench{uuid.uuid4().hex[:6]}"
     redis = Redis.from_url(redis_url)
     xadd_rate, read_rate = await raw_ceiling(redis, n, envelope(0, ns), f"{ns}:raw")
@@ -80,8 +94,9 @@ async def main(n: int, max_records: int, depots: int, redis_url: str, database_u
             max_records=max_records,
         )
     )
-    await rt.start()
     ingress, out = namespaced(INGRESS, ns), namespaced(RESERVES, ns)
+    if not backlog:
+        await rt.start()
     for d in sorted({depot_id(i, depots) for i in range(depots)}):
         depot = r.DepotRegisteredV1(
             id=f"{ns}-{d}",
@@ -93,13 +108,16 @@ async def main(n: int, max_records: int, depots: int, redis_url: str, database_u
             ),
         )
         await redis.xadd(ingress, fields(encode(depot)))  # type: ignore[arg-type]
-    await wait_for_length(redis, out, depots)
-    t0 = time.perf_counter()
-    for start in range(0, n, 500):
-        async with redis.pipeline(transaction=False) as pipe:
-            for i in range(start, min(n, start + 500)):
-                pipe.xadd(ingress, fields(envelope(i + 1, ns, depots)))  # type: ignore[arg-type]
-            await pipe.execute()
+    if backlog:
+        await publish(redis, ingress, ns, n, depots)
+        await rt.prepare()  # the groups read from 0: the depots first, then the reports
+        t0 = time.perf_counter()
+        await rt.broker.start()
+        await rt.start_background()
+    else:
+        await wait_for_length(redis, out, depots)
+        t0 = time.perf_counter()
+        await publish(redis, ingress, ns, n, depots)
     await wait_for_applied(redis, ingress, rt.group)
     applied = time.perf_counter() - t0
     await wait_for_length(redis, out, n + depots)
@@ -111,7 +129,8 @@ async def main(n: int, max_records: int, depots: int, redis_url: str, database_u
     for key in await redis.keys(f"{ns}:*"):
         await redis.delete(key)
     await redis.aclose()
-    print(f"events: {n} over {depots} depot(s), max_records {max_records}")
+    mode = "a backlog published before the service started" if backlog else "published meanwhile"
+    print(f"events: {n} over {depots} depot(s), max_records {max_records}, {mode}")
     print(f"raw Redis XADD (pipelined):          {xadd_rate:8.0f} /s")
     print(f"raw Redis XREADGROUP+XACK (100/call): {read_rate:8.0f} /s")
     print(f"reserves service, ingress -> applied: {n / applied:8.0f} events/s ({applied:.2f} s)")
@@ -134,7 +153,14 @@ if __name__ == "__main__":
     parser.add_argument(
         "--depots", type=int, default=1, help="depots the reports are spread over (default 1)"
     )
+    parser.add_argument(
+        "--backlog",
+        action="store_true",
+        help="publish every report before the service starts; time the drain alone",
+    )
     parser.add_argument("--redis", default=REDIS)
     parser.add_argument("--database", default=DATABASE)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.max_records, args.depots, args.redis, args.database))
+    asyncio.run(
+        main(args.n, args.max_records, args.depots, args.backlog, args.redis, args.database)
+    )
