@@ -548,9 +548,9 @@ def _by_parts(
         tried.add(seed.vehicle)
         return _restrict(problem, _neighbouring_routes(problem, seed, used, _PART_VISITS))
 
-    def submit(part: _Part) -> None:
+    def submit(part: _Part, left: float) -> None:
         nonlocal pool, slots
-        limit = replace(part_params, time_limit_s=min(slice_s, deadline - monotonic()))
+        limit = replace(part_params, time_limit_s=min(slice_s, left))
         if pool is not None:
             try:
                 running[pool.submit(_solve_part, part.sub, limit, part.start)] = part
@@ -568,9 +568,10 @@ def _by_parts(
     while True:
         while len(running) < slots and deadline - monotonic() > _PART_MIN_S:
             part = next_part()
-            if part is None:
+            left = deadline - monotonic()  # building the group took time too
+            if part is None or left < _PART_MIN_S:
                 break
-            submit(part)
+            submit(part, left)
         if not running:
             break
         finished, _ = wait(

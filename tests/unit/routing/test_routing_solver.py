@@ -4,7 +4,7 @@ import itertools
 import math
 import random
 from dataclasses import replace
-from time import monotonic
+from time import monotonic, sleep
 from typing import Any
 
 import pytest
@@ -435,3 +435,27 @@ def test_a_group_that_fails_leaves_the_plan_as_it_was(
     assert after.objective == start.objective
     assert sorted(r.nodes for r in after.routes) == sorted(r.nodes for r in start.routes)
     assert "search crashed" in caplog.text
+
+
+def test_a_group_built_past_the_deadline_is_not_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a group takes time: the deadline can pass between the loop's check and the
+    group's search, which must then not be started (with a time limit below zero, say)."""
+    restrict = ortools_solver._restrict
+    searched: list[float | None] = []
+
+    def slow(*args: Any) -> Any:
+        sleep(0.5)
+        return restrict(*args)
+
+    def record(_: Any, params: SolverParams, start: Any) -> RoutingSolution:
+        searched.append(params.time_limit_s)
+        raise RuntimeError("not to be searched")
+
+    monkeypatch.setattr(ortools_solver, "_restrict", slow)
+    monkeypatch.setattr(ortools_solver, "_solve_part", record)
+    problem = _scattered(36, vehicles=9, capacity=4)
+    start = _search(problem, SolverParams(solution_limit=1))
+    deadline = monotonic() + 0.4
+    after = ortools_solver._by_parts(problem, SolverParams(time_limit_s=10), start, deadline)
+    assert searched == []
+    assert after.objective == start.objective
