@@ -314,3 +314,18 @@ def bench_routing(ctx: typer.Context) -> None:
     from services.bench.runner import main
 
     raise typer.Exit(main(list(ctx.args)))
+
+
+@bench.command(
+    "compare",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench_compare(ctx: typer.Context) -> None:
+    """Side by side from bench routing CSVs: per solver, and OR-Tools against each other one.
+
+    Arguments go to services.bench.compare: CSV... [--objective distance|hierarchical].
+    """
+    from services.bench.compare import main
+
+    raise typer.Exit(main(list(ctx.args)))
