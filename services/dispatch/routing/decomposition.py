@@ -23,6 +23,13 @@ allocation's vehicle x depot x need scan too slow. ``plan_decomposed`` instead:
    feasible plan at once; OR-Tools then improves every cluster from that warm start, in
    ``workers`` spawned processes, within the budget.
 
+**Re-planning** against the plan in force (``problem.previous`` with a ``churn_cost_per_t``)
+keeps what still works at every stage: the allocation charges moving a need to a depot its
+legs did not come from, a vehicle with legs joins the cluster holding most of them, the
+clusters' models carry the direct path's churn costs (``assembly.churn_costs``), and the
+greedy first plan gives each task to a vehicle that had its leg wherever that vehicle still
+can; OR-Tools improves from there. Without a churn cost the previous plan is ignored.
+
 Every unserved kilogram gets a reason: the allocation's (cut off, no stock, deadline, displaced,
 no cleared vehicle), "no vehicle of its area can make the trip in time" for flows no cluster
 vehicle can carry, and the direct path's rule for tasks a cluster's routing drops.
@@ -57,7 +64,7 @@ from services.dispatch.routing.allocation import (
     merge_shortfalls,
     need_order,
 )
-from services.dispatch.routing.assembly import Layout, Part, assemble, finish, frame
+from services.dispatch.routing.assembly import Layout, Part, assemble, finish, frame, warm_start
 from services.dispatch.routing.bound import SingleTrips, delivery_bound, single_trips
 from services.dispatch.routing.insertion import greedy_routes
 from services.dispatch.routing.network import FastNetwork
@@ -136,6 +143,39 @@ def _rewards(needs: Sequence[Need]) -> IntArray:
     return rewards
 
 
+def _churn_minutes(
+    problem: LogisticsProblem,
+    needs: Sequence[Need],
+    holder_depots: Sequence[str],
+    holders: IntArray,
+    pair_needs: IntArray,
+) -> FloatArray:
+    """Per (holder, need) pair, what moving a need's kilograms off the plan in force costs.
+
+    A need that the plan in force serves (``problem.previous``) is charged
+    ``churn_cost_per_t`` per kilogram (the flow's costs are drive minutes per kilogram, and
+    dispatch's 20 is about 20 km of a vehicle, 20 minutes at 60 km/h) on every depot other
+    than those its legs came from: another depot wins only when it is that much faster, or
+    when the old one has no stock, no reach or is lost. Priority tiers still dominate (costs
+    stay below ``_TIER``). Zeros without a previous plan or a churn cost.
+    """
+    if not problem.previous or problem.churn_cost_per_t <= 0:
+        return np.zeros(len(holders))
+    need_index = {n.id: i for i, n in enumerate(needs)}
+    depot_index = {d: i for i, d in enumerate(sorted(set(holder_depots)))}
+    served = np.zeros(len(needs), dtype=bool)
+    kept: list[int] = []  # (need, depot) of the plan in force, as need * depots + depot
+    for leg in problem.previous:
+        n = need_index.get(leg.need_id)
+        if n is not None:
+            served[n] = True
+            if leg.depot_id in depot_index:
+                kept.append(n * len(depot_index) + depot_index[leg.depot_id])
+    depot_of = np.array([depot_index[d] for d in holder_depots], dtype=np.int64)[holders]
+    moved = served[pair_needs] & ~np.isin(pair_needs * len(depot_index) + depot_of, kept)
+    return np.where(moved, float(problem.churn_cost_per_t), 0.0)
+
+
 def allocate_flow(
     problem: LogisticsProblem, network: FastNetwork, trips: SingleTrips
 ) -> tuple[list[Flow], list[Shortfall]]:
@@ -163,7 +203,10 @@ def allocate_flow(
     if pair_need:
         holder = np.concatenate(pair_depot)
         need = np.concatenate(pair_need)
-        cost = np.minimum(np.ceil(np.concatenate(pair_cost) / 60), _MAX_MINUTES).astype(np.int64)
+        cost = np.ceil(np.concatenate(pair_cost) / 60)
+        holder_depots = [depots[d].id for d, _, _ in holder_nodes]
+        cost += _churn_minutes(problem, needs, holder_depots, holder, need)
+        cost = np.minimum(cost, _MAX_MINUTES).astype(np.int64)
         order = np.lexsort((holder, cost, need))
         holder, need, cost = holder[order], need[order], cost[order]
         first = np.searchsorted(need, need, side="left")
@@ -376,7 +419,9 @@ def assign_vehicles(
     depot) that would unload it earliest after the loads it already took: one trip at a time,
     the planner's travel times, handling, deadlines and duty. A vehicle joins the cluster it
     carried most loads for (the lower number on ties); a vehicle that carried nothing joins
-    the cluster with the nearest centroid, so the cluster's search may still use it.
+    the cluster with the nearest centroid, so the cluster's search may still use it. When
+    re-planning with a churn cost, a vehicle with legs in the plan in force joins the cluster
+    of most of their kilograms instead, so that its cluster's search can keep them.
     """
     h = problem.handling_s
     fleet = [
@@ -456,8 +501,11 @@ def assign_vehicles(
             for flows in clusters
         ]
     )
+    had = _previous_clusters(problem, clusters)
     for i, v in enumerate(fleet):
-        if carried[i]:
+        if had.get(v.id):  # re-planning with a churn cost: it stays where its legs are
+            k = min(had[v.id], key=lambda c: (-had[v.id][c], c))
+        elif carried[i]:
             k = min(carried[i], key=lambda c: (-carried[i][c], c))
         else:
             here = nodes[v.start_node]
@@ -466,6 +514,21 @@ def assign_vehicles(
             k = int(np.argmin(dlat**2 + dlon**2))
         result[k].append(v)
     return result
+
+
+def _previous_clusters(
+    problem: LogisticsProblem, clusters: Sequence[Sequence[Flow]]
+) -> dict[str, dict[int, int]]:
+    """Per vehicle, kilograms of the plan in force's legs in each cluster (with a churn cost)."""
+    if problem.churn_cost_per_t <= 0:
+        return {}
+    cluster_of = {f.need.id: k for k, flows in enumerate(clusters) for f in flows}
+    had: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for leg in problem.previous:
+        k = cluster_of.get(leg.need_id)
+        if k is not None:
+            had[leg.vehicle_id][k] += leg.quantity_kg
+    return had
 
 
 # --------------------------------------------------------------------------- cluster models
@@ -594,7 +657,15 @@ def build_routing_fast(
         cents = np.round(length * rate * _CENTS / 1000).astype(np.int64)
         cost_matrices.append(matrix(np.where(reach, cents, _UNREACHABLE_COST)))
         worst.append(int(cents[reach].max()) if reach.any() else 0)
-    routing = finish(f, tuple(time_matrices), tuple(distance_matrices), tuple(cost_matrices), worst)
+    routing = finish(
+        f,
+        tuple(time_matrices),
+        tuple(distance_matrices),
+        tuple(cost_matrices),
+        worst,
+        problem.previous,
+        problem.churn_cost_per_t,
+    )
     return layout, routing
 
 
@@ -645,8 +716,11 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
             for cluster_flows, fleet in zip(flows_of, fleets, strict=True)
         ]
         unserved = merge_shortfalls(shortfalls + [s for m in models for s in m.unserved])
+        kept = problem.previous if problem.churn_cost_per_t > 0 else ()
         best = [
-            greedy_routes(m.routing) if m.routing is not None else RoutingSolution(True, 0, (), ())
+            greedy_routes(m.routing, warm_start(m.layout, kept))
+            if m.routing is not None
+            else RoutingSolution(True, 0, (), ())
             for m in models
         ]
         assembled_at = time.monotonic()

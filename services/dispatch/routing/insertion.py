@@ -16,12 +16,20 @@ Each goes to the vehicle that can unload it earliest, either
 Ties go to the smaller added cost, then the lower vehicle number. A pair no vehicle can take
 in time is left out (its penalty is paid); a mandatory pair left out makes the answer
 "not found", like a search that found nothing.
+
+Re-planning passes the plan in force as ``seed`` (``assembly.warm_start``: each vehicle's
+pairs): those pairs are placed first, earliest deadline first, each on its own vehicle by
+the same rule, as long as they still fit; then every other pair as above. So what still works
+stays where it was, and what does not (a lost vehicle's pairs, a cut road's) goes where it
+fits best. A seeded pair may keep a vehicle from a more important new one: the search that
+follows weighs that (its drop penalties outweigh any churn cost).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.dispatch.routing.ortools_solver import (
@@ -48,7 +56,9 @@ def greedy_start(problem: RoutingProblem) -> tuple[tuple[int, ...], ...] | None:
     return as_initial_routes(solution) if solution.found else None
 
 
-def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
+def greedy_routes(
+    problem: RoutingProblem, seed: Sequence[Sequence[int]] | None = None
+) -> RoutingSolution:
     """Build a solution of ``problem`` by greedy trips (see the module docstring).
 
     Returns
@@ -68,6 +78,11 @@ def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
 
     def cost(v: int, a: int, b: int) -> int:
         return problem.cost_matrices[problem.vehicle_cost_class[v]][a][b]
+
+    visits = problem.vehicle_visit_costs  # a vehicle's churn cost of a node (re-planning)
+
+    def churn(v: int, node: int) -> int:
+        return visits[v][node] if visits else 0
 
     def last_node(state: _Vehicle) -> int:
         return state.nodes[-1] if state.nodes else problem.vehicle_starts[state.number]
@@ -92,15 +107,15 @@ def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
             k,
         ),
     )
-    dropped: list[int] = []
-    found = True
-    for k in order:
+
+    def place(k: int, candidates: Sequence[int]) -> bool:
+        """Put pair ``k`` on the best of ``candidates``; False when none can take it in time."""
         pickup, delivery = problem.pickups_deliveries[k]
         demand = problem.demands[pickup]
         low_p, high_p = windows[pickup]
         low_d, high_d = windows[delivery]
         best: tuple[int, int, int, bool] | None = None  # (unload time, added cost, vehicle, join)
-        for v in problem.allowed_vehicles[pickup] or everyone:
+        for v in candidates:
             state = fleet[v]
             capacity = problem.vehicle_capacities[v]
             here, now = last_node(state), last_time(state)
@@ -143,10 +158,7 @@ def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
             if best is None or candidate < best:
                 best = candidate
         if best is None:
-            dropped += [pickup, delivery]
-            if problem.penalties[pickup] is None:
-                found = False
-            continue
+            return False
         at, _, v, join = best
         state = fleet[v]
         if join:
@@ -164,6 +176,30 @@ def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
             state.trip_load = demand
         state.nodes.append(delivery)
         state.arrivals.append(at)
+        return True
+
+    pair_of = {pickup: k for k, (pickup, _) in enumerate(problem.pickups_deliveries)}
+    seeded: dict[int, int] = {}  # pair -> its vehicle in the plan in force
+    for v, nodes in enumerate(seed or ()):
+        for node in nodes:
+            allowed = problem.allowed_vehicles[node]
+            if node in pair_of and (allowed is None or v in allowed):
+                seeded.setdefault(pair_of[node], v)
+    rank = {k: i for i, k in enumerate(order)}
+    by_deadline = sorted(
+        seeded, key=lambda k: (windows[problem.pickups_deliveries[k][1]][1], rank[k])
+    )
+    placed = {k for k in by_deadline if place(k, (seeded[k],))}
+    dropped: list[int] = []
+    found = True
+    for k in order:
+        if k in placed:
+            continue
+        pickup, delivery = problem.pickups_deliveries[k]
+        if not place(k, problem.allowed_vehicles[pickup] or everyone):
+            dropped += [pickup, delivery]
+            if problem.penalties[pickup] is None:
+                found = False
     if not found:
         return RoutingSolution(False, 0, (), ())
 
@@ -179,7 +215,7 @@ def greedy_routes(problem: RoutingProblem) -> RoutingSolution:
         distance = sum(distances[a][b] for a, b in itertools.pairwise(nodes))
         if state.nodes:
             objective += problem.vehicle_fixed_costs[v]
-            objective += sum(cost(v, a, b) for a, b in itertools.pairwise(nodes))
+            objective += sum(cost(v, a, b) + churn(v, a) for a, b in itertools.pairwise(nodes))
         routes.append(SolvedRoute(v, nodes, arrivals, distance))
     objective += sum(problem.penalties[node] or 0 for node in dropped)
     return RoutingSolution(True, objective, tuple(routes), tuple(sorted(dropped)))
