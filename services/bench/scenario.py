@@ -14,7 +14,11 @@ plan), and print:
   as dispatch makes it, warm-started from the plan before the cut with its churn cost;
 - **multimodal** (only with ``--multimodal``): the regional problem after the cut planned
   without hubs and with a hub at every road/rail-water-air junction (1 h transfer, no
-  throughput limit): served fraction of the limit, fill rates, and tonnes carried by chains.
+  throughput limit): served fraction of the limit, fill rates, and tonnes carried by chains;
+- **national re-plan** (only with ``--national-replan``): the national plan, then the depot it
+  draws most from lost, re-planned from scratch and against the plan in force with
+  dispatch's churn cost: times, served fraction of the limit, churn of both re-plans' first
+  and budgeted plans, and the share the loss forces.
 
 Churn is the share of the planned kilograms whose (need, depot, vehicle) assignment is not in
 both plans: ``1 - sum(min(before, after)) / max(sum(before), sum(after))`` over those keys.
@@ -45,6 +49,7 @@ from services.dispatch.settings import DispatchSettings
 
 # Dispatch's defaults (services/dispatch/settings.py): 50 solutions, 30 s backstop.
 DISPATCH_PARAMS = SolverParams(time_limit_s=30.0, solution_limit=50)
+CHURN_COST: float = DispatchSettings.model_fields["churn_cost_per_t"].default
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,16 @@ class MemorySampler:
 
 def run(problem: LogisticsProblem, params: SolverParams) -> tuple[Run, LogisticsPlan]:
     """Plan ``problem`` through the anytime entry point, timing and sampling memory."""
+    figures, last, _ = run_anytime(problem, params)
+    return figures, last
+
+
+def run_anytime(
+    problem: LogisticsProblem, params: SolverParams
+) -> tuple[Run, LogisticsPlan, LogisticsPlan]:
+    """``run``, also returning the first plan (the last is the budgeted one)."""
     first: float | None = None
+    first_plan: LogisticsPlan | None = None
     plans = 0
     last: LogisticsPlan | None = None
     with MemorySampler() as sampler:
@@ -134,10 +148,11 @@ def run(problem: LogisticsProblem, params: SolverParams) -> tuple[Run, Logistics
         for plan in plan_deliveries_anytime(problem, params):
             if first is None:
                 first = time.perf_counter() - started
+                first_plan = plan
             plans += 1
             last = plan
         final = time.perf_counter() - started
-    if last is None or first is None:  # pragma: no cover - the planner always yields
+    if last is None or first is None or first_plan is None:  # pragma: no cover - always yields
         raise RuntimeError("no plan")
     k = last.kpis
     return (
@@ -157,6 +172,14 @@ def run(problem: LogisticsProblem, params: SolverParams) -> tuple[Run, Logistics
             decomposed=uses_decomposition(problem, params),
         ),
         last,
+        first_plan,
+    )
+
+
+def legs(plan: LogisticsPlan) -> tuple[PreviousLeg, ...]:
+    """A plan as the plan in force of the next re-plan (none of it dispatched yet)."""
+    return tuple(
+        PreviousLeg(a.vehicle_id, a.need_id, a.depot_id, a.quantity_kg) for a in plan.allocations
     )
 
 
@@ -215,14 +238,7 @@ def regional(budget_s: float) -> dict[str, object]:
     after_run, after = run(after_problem, budgeted)
     # As dispatch re-plans: the plan before the cut, none of it dispatched yet, warm-starts
     # the search and every tonne moved to another vehicle or depot costs the churn cost.
-    against_before = replace(
-        after_problem,
-        previous=tuple(
-            PreviousLeg(a.vehicle_id, a.need_id, a.depot_id, a.quantity_kg)
-            for a in before.allocations
-        ),
-        churn_cost_per_t=DispatchSettings.model_fields["churn_cost_per_t"].default,
-    )
+    against_before = replace(after_problem, previous=legs(before), churn_cost_per_t=CHURN_COST)
     kept_run, kept = run(against_before, budgeted)
     return {
         "problem": _size(after_problem),
@@ -236,6 +252,49 @@ def regional(budget_s: float) -> dict[str, object]:
             **asdict(kept_run),
             "churn": round(churn(before, kept), 4),
             "churn_cost_per_t": against_before.churn_cost_per_t,
+        },
+    }
+
+
+def national_replan(
+    scale: float, budget_s: float, workers: int, seed: int, solution_limit: int | None = None
+) -> dict[str, object]:
+    """The national plan; then the depot it draws most from is lost, and the problem is
+    re-planned from scratch and against the plan in force with dispatch's churn cost.
+
+    ``forced`` is the share of the planned kilograms that came from the lost depot: a re-plan
+    that keeps everything else has that churn and no more.
+    """
+    from services.bench.national import national_problem
+
+    problem = national_problem(scale, seed)
+    params = SolverParams(time_limit_s=budget_s, solution_limit=solution_limit, workers=workers)
+    before_run, before = run(problem, params)
+    drawn: dict[str, int] = defaultdict(int)
+    for a in before.allocations:
+        drawn[a.depot_id] += a.quantity_kg
+    lost = max(drawn, key=lambda depot: (drawn[depot], depot))
+    after = replace(
+        problem,
+        depots=tuple(replace(d, usable=False) if d.id == lost else d for d in problem.depots),
+    )
+    scratch_run, scratch_first, scratch = run_anytime(after, params)
+    against = replace(after, previous=legs(before), churn_cost_per_t=CHURN_COST)
+    kept_run, kept_first, kept = run_anytime(against, params)
+    return {
+        "problem": {**_size(problem), "lost_depot": lost},
+        "forced": round(drawn[lost] / sum(drawn.values()), 4),
+        "before": asdict(before_run),
+        "replan_from_scratch": {
+            **asdict(scratch_run),
+            "churn_first_plan": round(churn(before, scratch_first), 4),
+            "churn": round(churn(before, scratch), 4),
+        },
+        "replan_with_churn_cost": {
+            **asdict(kept_run),
+            "churn_first_plan": round(churn(before, kept_first), 4),
+            "churn": round(churn(before, kept), 4),
+            "churn_cost_per_t": CHURN_COST,
         },
     }
 
@@ -270,8 +329,9 @@ def _print_run(title: str, figures: dict[str, object]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``[--national] [--regional] [--multimodal] [--scale S] [--budget S]
-    [--workers N] [--solution-limit N] [--seed N] [--regional-budget S] [--json OUT]``;
+    """Command line: ``[--national] [--regional] [--multimodal] [--national-replan]
+    [--scale S] [--budget S] [--workers N] [--solution-limit N] [--seed N]
+    [--regional-budget S] [--json OUT]``;
     national and regional when none is named. Returns the exit code (0)."""
     parser = argparse.ArgumentParser(
         prog="hinterland bench scenario",
@@ -283,6 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--multimodal",
         action="store_true",
         help="regional after the cut without and with hubs at the junctions (only when named)",
+    )
+    parser.add_argument(
+        "--national-replan",
+        action="store_true",
+        help="national plan, its busiest depot lost, re-planned with and without the plan in "
+        "force (only when named)",
     )
     parser.add_argument("--scale", type=float, default=1.0, help="national size factor")
     parser.add_argument("--budget", type=float, default=60.0, help="national budget, s")
@@ -300,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.scale <= 0 or args.budget <= 0 or args.workers <= 0:
         parser.error("--scale, --budget and --workers must be > 0")
-    both = not (args.national or args.regional or args.multimodal)
+    both = not (args.national or args.regional or args.multimodal or args.national_replan)
     figures: dict[str, dict[str, object]] = {}
     if args.multimodal:
         figures["multimodal"] = multimodal(args.regional_budget)
@@ -320,6 +386,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _say(f"national (scale {args.scale}, budget {args.budget} s, {args.workers} workers):")
         _print_run("figures", figures["national"])
+    if args.national_replan:
+        figures["national_replan"] = national_replan(
+            args.scale, args.budget, args.workers, args.seed, args.solution_limit
+        )
+        _say(f"national re-plan (scale {args.scale}, budget {args.budget} s, busiest depot lost):")
+        for key, value in figures["national_replan"].items():
+            if isinstance(value, dict):
+                _print_run(key, value)
+            else:
+                _say(f"  {key:30} {value}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

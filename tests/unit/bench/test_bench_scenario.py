@@ -87,3 +87,19 @@ def test_the_regional_plans_are_the_ones_dispatch_made_before_this_work() -> Non
         plan = plan_deliveries(regional_problem(cut=cut), SolverParams(solution_limit=50))
         assert (plan.kpis.objective, plan.kpis.distance_m) == (objective, distance_m)
         assert plan.kpis.vehicles_used == 44
+
+
+def test_the_national_re_plan_keeps_what_the_lost_depot_does_not_force(
+    tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "figures.json"
+    argv = ["--national-replan", "--scale", "0.1", "--budget", "10", "--workers", "1"]
+    assert main([*argv, "--solution-limit", "5", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["national_replan"]
+    scratch, kept = figures["replan_from_scratch"], figures["replan_with_churn_cost"]
+    assert figures["before"]["decomposed"]
+    assert kept["decomposed"]
+    assert 0 < figures["forced"] <= kept["churn"] < scratch["churn"]
+    assert kept["churn_first_plan"] < scratch["churn_first_plan"]
+    assert kept["served_fraction_of_bound"] >= 0.95 * scratch["served_fraction_of_bound"]
+    assert "churn_first_plan" in capsys.readouterr().out

@@ -4,14 +4,13 @@ from dataclasses import replace
 
 import pytest
 
-from services.bench.scenario import churn
+from services.bench.scenario import churn, legs
 from services.dispatch.routing import (
     Depot,
     LogisticsPlan,
     LogisticsProblem,
     Need,
     PreviousLeg,
-    SolverParams,
     Vehicle,
     plan_deliveries,
 )
@@ -23,12 +22,6 @@ from tests.unit.routing.test_routing_planner import DAY, line, truck
 
 CHEAP = truck("V1", "A")
 DEAR = Vehicle("V2", "road", 10_000, 60.0, "A", "civil", cost_per_km=1.2)
-
-
-def legs(plan: LogisticsPlan) -> tuple[PreviousLeg, ...]:
-    return tuple(
-        PreviousLeg(a.vehicle_id, a.need_id, a.depot_id, a.quantity_kg) for a in plan.allocations
-    )
 
 
 def two_depots(previous: tuple[PreviousLeg, ...] = (), churn_cost: float = 0.0) -> LogisticsProblem:
