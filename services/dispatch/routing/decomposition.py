@@ -81,6 +81,7 @@ from services.dispatch.routing.problem import (
     LogisticsProblem,
     Mode,
     Need,
+    PreviousLeg,
     Vehicle,
 )
 
@@ -531,6 +532,20 @@ def _previous_clusters(
     return had
 
 
+def _previous_by_cluster(
+    problem: LogisticsProblem, flows_of: Sequence[Sequence[Flow]]
+) -> list[list[PreviousLeg]]:
+    """The plan in force's legs of each cluster's needs (none without a churn cost)."""
+    legs: dict[str, list[PreviousLeg]] = defaultdict(list)
+    if problem.churn_cost_per_t > 0:
+        for leg in problem.previous:
+            legs[leg.need_id].append(leg)
+    return [
+        [leg for need_id in sorted({f.need.id for f in flows}) for leg in legs.get(need_id, ())]
+        for flows in flows_of
+    ]
+
+
 # --------------------------------------------------------------------------- cluster models
 
 
@@ -716,12 +731,12 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
             for cluster_flows, fleet in zip(flows_of, fleets, strict=True)
         ]
         unserved = merge_shortfalls(shortfalls + [s for m in models for s in m.unserved])
-        kept = problem.previous if problem.churn_cost_per_t > 0 else ()
+        kept = _previous_by_cluster(problem, flows_of)
         best = [
-            greedy_routes(m.routing, warm_start(m.layout, kept))
+            greedy_routes(m.routing, warm_start(m.layout, legs))
             if m.routing is not None
             else RoutingSolution(True, 0, (), ())
-            for m in models
+            for m, legs in zip(models, kept, strict=True)
         ]
         assembled_at = time.monotonic()
         plan = assemble(
