@@ -153,15 +153,28 @@ def report(
         ours = _mean([base.gap(by_distance_bks) for base, _ in pairs])
         theirs = _mean([mine.gap(by_distance_bks) for _, mine in pairs])
         points = None if ours is None or theirs is None else ours - theirs
-        widest = max(pairs, key=lambda p: p[0].distance / p[1].distance)
+        behind = [pair for pair, order in zip(pairs, orders, strict=True) if order > 0]
+        furthest = max(
+            behind,
+            key=lambda p: (
+                p[0].vehicles - p[1].vehicles if objective == "hierarchical" else 0,
+                p[0].distance / p[1].distance,
+            ),
+            default=None,
+        )
         lines.append(
             f"{BASE} vs {other}, {len(pairs)} instances both solved ({objective}): "
             f"mean {gap_name} {_pct(ours)} vs {_pct(theirs)} "
             f"({'-' if points is None else f'{points:+.2f}'} points); {BASE} ahead on "
             f"{orders.count(-1)}, level on {orders.count(0)}, behind on {orders.count(1)}; "
-            f"vehicles {sum(b.vehicles for b, _ in pairs)} vs {sum(m.vehicles for _, m in pairs)}; "
-            f"largest distance ratio {BASE}/{other}: {widest[0].instance} "
-            f"({_pct(widest[0].gap(by_distance_bks))} vs {_pct(widest[1].gap(by_distance_bks))})"
+            f"vehicles {sum(b.vehicles for b, _ in pairs)} vs {sum(m.vehicles for _, m in pairs)}"
+            + (
+                ""
+                if furthest is None
+                else f"; furthest behind: {furthest[0].instance} ({furthest[0].vehicles} / "
+                f"{furthest[0].distance:.2f} vs {furthest[1].vehicles} / "
+                f"{furthest[1].distance:.2f})"
+            )
         )
     return lines
 

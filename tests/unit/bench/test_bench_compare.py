@@ -57,6 +57,7 @@ def test_ortools_against_each_solver_instance_by_instance(tmp_path, capsys):
         "ortools vs pyvrp, 3 instances both solved (hierarchical): mean gap_h +0.00% vs +0.17%"
     )
     assert "ortools ahead on 0, level on 1, behind on 2; vehicles 31 vs 30" in lines[3]
+    assert lines[3].endswith("furthest behind: b (11 / 990.00 vs 10 / 1005.00)")  # a fleet
     assert "ortools ahead on 1, level on 0, behind on 1; vehicles 21 vs 20" in lines[4]
 
 
@@ -67,7 +68,9 @@ def test_by_distance_alone_the_fleet_size_does_not_decide(tmp_path, capsys):
 
     assert main([str(path)]) == 0
 
-    assert "ortools ahead on 1, level on 0, behind on 0" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "ortools ahead on 1, level on 0, behind on 0" in out
+    assert "furthest behind" not in out
 
 
 def test_a_result_counted_twice_is_refused(tmp_path, capsys):
