@@ -1,5 +1,6 @@
 """Re-planning on the decomposed (national-scale) path keeps what still works, with a churn cost."""
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -14,8 +15,13 @@ from services.dispatch.routing import (
     Vehicle,
     plan_deliveries,
 )
+from services.dispatch.routing.allocation import allocate
+from services.dispatch.routing.assembly import build_routing
+from services.dispatch.routing.insertion import greedy_routes
+from services.dispatch.routing.network import Network
+from services.dispatch.routing.ortools_solver import _route_cost
 from services.dispatch.routing.planner import plan_deliveries_anytime
-from tests.unit.routing.samples import check_plan, weighted_served
+from tests.unit.routing.samples import check_plan, check_solution, weighted_served
 from tests.unit.routing.test_routing_decomposition import DECOMPOSE
 from tests.unit.routing.test_routing_performance import region
 from tests.unit.routing.test_routing_planner import DAY, line, truck
@@ -98,3 +104,22 @@ def test_a_regions_re_plan_after_losing_a_vehicle_keeps_most_legs(seed: int) -> 
     assert churn(before, kept) <= forced + 0.15
     # Keeping the plan never costs much of what is served.
     assert weighted_served(against, kept) >= 0.97 * weighted_served(after_problem, from_scratch)
+
+
+def test_the_greedy_objective_counts_churn_as_the_search_does() -> None:
+    # Greedy plans and searched plans are compared by objective: both must count churn.
+    problem = two_depots((PreviousLeg("V2", "N1", "D2", 2_000),), churn_cost=20.0)
+    network = Network(problem)
+    _, routing = build_routing(problem, network, allocate(problem, network, DECOMPOSE))
+    assert routing is not None
+    assert routing.vehicle_visit_costs  # the D1 task is new to both trucks: charged
+    greedy = greedy_routes(routing)
+    check_solution(routing, greedy)
+    charged = sum(_route_cost(routing, r.vehicle, r.nodes) for r in greedy.routes if r.nodes[1:-1])
+    assert greedy.objective == charged + sum(routing.penalties[n] or 0 for n in greedy.dropped)
+    assert charged > sum(
+        routing.cost_matrices[routing.vehicle_cost_class[r.vehicle]][a][b]
+        for r in greedy.routes
+        if r.nodes[1:-1]
+        for a, b in itertools.pairwise(r.nodes)
+    )
