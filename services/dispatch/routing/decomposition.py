@@ -532,6 +532,36 @@ def _previous_clusters(
     return had
 
 
+def _with_previous_vehicles(
+    problem: LogisticsProblem, flows: Sequence[Flow], members: dict[str, int], clusters: int
+) -> dict[str, int]:
+    """Needs to move into the cluster their previous vehicles will join (re-planning only).
+
+    Clusters are drawn anew around the needs with stock, so a vehicle's legs may fall into
+    several; it joins the one with most of their kilograms and the others' legs would change
+    vehicle. A need whose every leg was on vehicles that all join one other cluster follows
+    them there.
+    """
+    if problem.churn_cost_per_t <= 0 or not problem.previous:
+        return {}
+    flows_of: list[list[Flow]] = [[] for _ in range(clusters)]
+    for f in flows:
+        flows_of[members[f.need.id]].append(f)
+    had = _previous_clusters(problem, flows_of)
+    home = {v: min(ks, key=lambda c: (-ks[c], c)) for v, ks in had.items() if ks}
+    vehicles_of: dict[str, set[str]] = defaultdict(set)
+    for leg in problem.previous:
+        vehicles_of[leg.need_id].add(leg.vehicle_id)
+    moves: dict[str, int] = {}
+    for need_id, vehicles in sorted(vehicles_of.items()):
+        homes = {home.get(v) for v in vehicles}
+        if need_id in members and len(homes) == 1 and None not in homes:
+            (k,) = homes
+            if k is not None and k != members[need_id]:
+                moves[need_id] = k
+    return moves
+
+
 def _previous_by_cluster(
     problem: LogisticsProblem, flows_of: Sequence[Sequence[Flow]]
 ) -> list[list[PreviousLeg]]:
@@ -722,6 +752,7 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
         flows, shortfalls = allocate_flow(problem, network, trips)
         clusters = cluster_needs(problem, network, flows, params.cluster_tasks)
         members = {n.id: k for k, cluster in enumerate(clusters) for n in cluster}
+        members.update(_with_previous_vehicles(problem, flows, members, len(clusters)))
         flows_of: list[list[Flow]] = [[] for _ in clusters]
         for f in flows:
             flows_of[members[f.need.id]].append(f)
