@@ -756,6 +756,7 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
         flows_of: list[list[Flow]] = [[] for _ in clusters]
         for f in flows:
             flows_of[members[f.need.id]].append(f)
+        flows_of = [cluster_flows for cluster_flows in flows_of if cluster_flows]  # moved away
         fleets = assign_vehicles(problem, network, flows_of)
         models = [
             cluster_model(problem, network, cluster_flows, fleet, params)

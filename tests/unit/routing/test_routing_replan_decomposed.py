@@ -17,8 +17,10 @@ from services.dispatch.routing import (
 )
 from services.dispatch.routing.allocation import allocate
 from services.dispatch.routing.assembly import build_routing
+from services.dispatch.routing.bound import single_trips
+from services.dispatch.routing.decomposition import allocate_flow, cluster_needs
 from services.dispatch.routing.insertion import greedy_routes
-from services.dispatch.routing.network import Network
+from services.dispatch.routing.network import FastNetwork, Network
 from services.dispatch.routing.ortools_solver import _route_cost
 from services.dispatch.routing.planner import plan_deliveries_anytime
 from tests.unit.routing.samples import check_plan, check_solution, weighted_served
@@ -123,3 +125,23 @@ def test_the_greedy_objective_counts_churn_as_the_search_does() -> None:
         if r.nodes[1:-1]
         for a, b in itertools.pairwise(r.nodes)
     )
+
+
+def test_a_cluster_whose_needs_all_follow_their_vehicle_elsewhere_is_dropped() -> None:
+    problem = region(7)
+    network = FastNetwork(problem)
+    flows, _ = allocate_flow(problem, network, single_trips(problem, network))
+    clusters = cluster_needs(problem, network, flows, DECOMPOSE.cluster_tasks)
+    assert len(clusters) >= 2
+    # One truck had a big leg in cluster 0 and every need of cluster 1: cluster 1 follows it.
+    truck_id = problem.vehicles[0].id
+    big = next(f for f in flows if f.need.id == clusters[0][0].id)
+    previous = [PreviousLeg(truck_id, big.need.id, big.depot.id, big.need.quantity_kg * 10)]
+    previous += [
+        PreviousLeg(truck_id, f.need.id, f.depot.id, 1)
+        for f in flows
+        if f.need.id in {n.id for n in clusters[1]}
+    ]
+    against = replace(problem, previous=tuple(previous), churn_cost_per_t=20.0)
+    plan = plan_deliveries(against, DECOMPOSE)
+    check_plan(against, plan)
