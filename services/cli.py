@@ -293,8 +293,9 @@ def asyncapi(out: Path = typer.Option(Path("contracts/asyncapi.json"))) -> None:
 def bench_scenario(ctx: typer.Context) -> None:
     """National-scale and regional (G85 cut) planning: plan times, memory, share of the limit.
 
-    Arguments go to services.bench.scenario: [--national] [--regional] [--scale S]
-    [--budget S] [--workers N] [--solution-limit N] [--json OUT].
+    Arguments go to services.bench.scenario: [--national] [--regional] [--multimodal]
+    [--national-replan] [--scale S] [--budget S] [--workers N] [--solution-limit N]
+    [--json OUT].
     """
     from services.bench.scenario import main
 
