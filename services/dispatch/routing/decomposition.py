@@ -502,10 +502,10 @@ def assign_vehicles(
             for flows in clusters
         ]
     )
-    had = _previous_clusters(problem, clusters)
+    homes = _previous_homes(problem, clusters)
     for i, v in enumerate(fleet):
-        if had.get(v.id):  # re-planning with a churn cost: it stays where its legs are
-            k = min(had[v.id], key=lambda c: (-had[v.id][c], c))
+        if v.id in homes:  # re-planning with a churn cost: it stays where its legs are
+            k = homes[v.id]
         elif carried[i]:
             k = min(carried[i], key=lambda c: (-carried[i][c], c))
         else:
@@ -517,10 +517,19 @@ def assign_vehicles(
     return result
 
 
-def _previous_clusters(
+def _grouped(flows: Sequence[Flow], members: dict[str, int], clusters: int) -> list[list[Flow]]:
+    """The flows of each cluster, in the flows' order."""
+    flows_of: list[list[Flow]] = [[] for _ in range(clusters)]
+    for f in flows:
+        flows_of[members[f.need.id]].append(f)
+    return flows_of
+
+
+def _previous_homes(
     problem: LogisticsProblem, clusters: Sequence[Sequence[Flow]]
-) -> dict[str, dict[int, int]]:
-    """Per vehicle, kilograms of the plan in force's legs in each cluster (with a churn cost)."""
+) -> dict[str, int]:
+    """Per vehicle with legs in the plan in force, the cluster holding most of their kilograms
+    (the lower number on ties); empty without a churn cost."""
     if problem.churn_cost_per_t <= 0:
         return {}
     cluster_of = {f.need.id: k for k, flows in enumerate(clusters) for f in flows}
@@ -529,11 +538,11 @@ def _previous_clusters(
         k = cluster_of.get(leg.need_id)
         if k is not None:
             had[leg.vehicle_id][k] += leg.quantity_kg
-    return had
+    return {v: min(ks, key=lambda c: (-ks[c], c)) for v, ks in had.items()}
 
 
 def _with_previous_vehicles(
-    problem: LogisticsProblem, flows: Sequence[Flow], members: dict[str, int], clusters: int
+    problem: LogisticsProblem, clusters: Sequence[Sequence[Flow]]
 ) -> dict[str, int]:
     """Needs to move into the cluster their previous vehicles will join (re-planning only).
 
@@ -542,23 +551,18 @@ def _with_previous_vehicles(
     vehicle. A need whose every leg was on vehicles that all join one other cluster follows
     them there.
     """
-    if problem.churn_cost_per_t <= 0 or not problem.previous:
+    homes = _previous_homes(problem, clusters)
+    if not homes:
         return {}
-    flows_of: list[list[Flow]] = [[] for _ in range(clusters)]
-    for f in flows:
-        flows_of[members[f.need.id]].append(f)
-    had = _previous_clusters(problem, flows_of)
-    home = {v: min(ks, key=lambda c: (-ks[c], c)) for v, ks in had.items() if ks}
-    vehicles_of: dict[str, set[str]] = defaultdict(set)
+    cluster_of = {f.need.id: k for k, flows in enumerate(clusters) for f in flows}
+    homes_of: dict[str, set[int | None]] = defaultdict(set)
     for leg in problem.previous:
-        vehicles_of[leg.need_id].add(leg.vehicle_id)
+        homes_of[leg.need_id].add(homes.get(leg.vehicle_id))
     moves: dict[str, int] = {}
-    for need_id, vehicles in sorted(vehicles_of.items()):
-        homes = {home.get(v) for v in vehicles}
-        if need_id in members and len(homes) == 1 and None not in homes:
-            (k,) = homes
-            if k is not None and k != members[need_id]:
-                moves[need_id] = k
+    for need_id, ks in sorted(homes_of.items()):
+        k = next(iter(ks)) if len(ks) == 1 else None
+        if k is not None and need_id in cluster_of and k != cluster_of[need_id]:
+            moves[need_id] = k
     return moves
 
 
@@ -752,11 +756,9 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
         flows, shortfalls = allocate_flow(problem, network, trips)
         clusters = cluster_needs(problem, network, flows, params.cluster_tasks)
         members = {n.id: k for k, cluster in enumerate(clusters) for n in cluster}
-        members.update(_with_previous_vehicles(problem, flows, members, len(clusters)))
-        flows_of: list[list[Flow]] = [[] for _ in clusters]
-        for f in flows:
-            flows_of[members[f.need.id]].append(f)
-        flows_of = [cluster_flows for cluster_flows in flows_of if cluster_flows]  # moved away
+        members.update(_with_previous_vehicles(problem, _grouped(flows, members, len(clusters))))
+        # A cluster whose needs all followed their vehicles elsewhere is left out.
+        flows_of = [group for group in _grouped(flows, members, len(clusters)) if group]
         fleets = assign_vehicles(problem, network, flows_of)
         models = [
             cluster_model(problem, network, cluster_flows, fleet, params)
