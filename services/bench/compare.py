@@ -59,7 +59,7 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class Tally:
-    """A solver's rows: how many, how many feasible, and those at the best-known fleet size."""
+    """A solver's rows: how many there are, and its feasible results."""
 
     rows: int
     feasible: list[Result]
