@@ -9,7 +9,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from time import monotonic
+from time import time as wall_time
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 from ortools.util import optional_boolean_pb2
@@ -308,7 +310,23 @@ def solve(
     (no solution limit, at least ``_PARTS_FROM_S``) gets ``_WHOLE_SHARE`` of it for the
     whole model's search and the rest for groups of neighbouring routes (``_by_parts``), in
     ``params.workers`` processes from a budget of ``_POOL_FROM_S``.
+
+    A smaller model searched against the clock alone, from a budget of ``_POOL_FROM_S`` and
+    with ``params.workers`` above 1, is searched that many times at once, from different
+    first solutions (``_portfolio``); the cheapest plan is returned.
     """
+    if _searches_a_portfolio(problem, params):
+        return _portfolio(problem, params, initial_routes, fallback_routes)
+    return _solve_one(problem, params, initial_routes, fallback_routes)
+
+
+def _solve_one(
+    problem: RoutingProblem,
+    params: SolverParams,
+    initial_routes: Sequence[Sequence[int]] | None = None,
+    fallback_routes: Callable[[], Sequence[Sequence[int]] | None] | None = None,
+) -> RoutingSolution:
+    """``solve`` in this process alone."""
     if not _minimises_vehicles(problem, params):
         if not _improves_by_parts(problem, params):
             return _search(problem, params, initial_routes, fallback_routes)
@@ -387,6 +405,116 @@ def _improves_by_parts(problem: RoutingProblem, params: SolverParams) -> bool:
         and params.time_limit_s >= _PARTS_FROM_S
         and problem.num_nodes >= PARTS_FROM_NODES
     )
+
+
+PORTFOLIO_FIRST_SOLUTIONS = ("PARALLEL_CHEAPEST_INSERTION", "SAVINGS", "LOCAL_CHEAPEST_INSERTION")
+"""First-solution strategies of a portfolio's other searches, in this order (skipping the
+search's own): guided local search from different starts ends in different places, and the
+cheaper of two searches at 10 s beats either alone (docs/routing-benchmarks.md, session 11)."""
+
+
+def _searches_a_portfolio(problem: RoutingProblem, params: SolverParams) -> bool:
+    """Only where a second core would otherwise sit idle and the plan may depend on the clock:
+    dispatch's searches have a solution limit (reproducible plans) and the decomposed path's
+    clusters run one per worker already."""
+    return (
+        params.workers > 1
+        and params.solution_limit is None
+        and params.time_limit_s is not None
+        and params.time_limit_s >= _POOL_FROM_S
+        and not _improves_by_parts(problem, params)
+    )
+
+
+def _portfolio(
+    problem: RoutingProblem,
+    params: SolverParams,
+    initial_routes: Sequence[Sequence[int]] | None,
+    fallback_routes: Callable[[], Sequence[Sequence[int]] | None] | None,
+) -> RoutingSolution:
+    """Search in this process and, at the same time, from other first solutions in
+    ``params.workers - 1`` spawned processes, all until the same deadline; the cheapest plan
+    (by ``_charged``; this process's on a tie). A worker that fails, dies or overruns is
+    logged, left out and killed (a first-solution strategy that finds nothing can go on for
+    minutes): this process's own search always counts."""
+    assert params.time_limit_s is not None
+    deadline = wall_time() + params.time_limit_s  # the wall clock: the workers read it too
+    others = [s for s in PORTFOLIO_FIRST_SOLUTIONS if s != params.first_solution]
+    context = multiprocessing.get_context("spawn")
+    workers = []
+    for first in others[: params.workers - 1]:
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_portfolio_worker,
+            args=(send, problem, replace(params, first_solution=first, workers=1)),
+            kwargs={"initial_routes": initial_routes, "deadline": deadline},
+            daemon=True,
+        )
+        process.start()
+        send.close()
+        workers.append((first, process, receive))
+    try:
+        best = _solve_one(problem, replace(params, workers=1), initial_routes, fallback_routes)
+        for first, _process, receive in workers:
+            other = _portfolio_answer(first, receive, deadline)
+            if other is not None and other.found and _cheaper(problem, other, best):
+                best = other
+        return best
+    finally:
+        for _first, process, receive in workers:
+            receive.close()
+            if process.is_alive():
+                process.kill()
+            process.join()
+
+
+def _portfolio_answer(first: str, receive: Connection, deadline: float) -> RoutingSolution | None:
+    """A portfolio worker's plan, or None (logged) if it has none by the deadline and grace."""
+    try:
+        if not receive.poll(max(0.0, deadline - wall_time()) + _PART_GRACE_S):
+            log.warning("routing: the portfolio's %s search overran its deadline", first)
+            return None
+        answer: RoutingSolution | str | None = receive.recv()
+    except (EOFError, OSError) as exc:
+        log.warning("routing: the portfolio's %s search died: %r", first, exc)
+        return None
+    if isinstance(answer, str):
+        log.warning("routing: the portfolio's %s search failed: %s", first, answer)
+        return None
+    return answer
+
+
+def _portfolio_worker(
+    send: Connection,
+    problem: RoutingProblem,
+    params: SolverParams,
+    *,
+    initial_routes: Sequence[Sequence[int]] | None,
+    deadline: float,
+) -> None:
+    """One of ``_portfolio``'s other searches, in its own process, with what is left of the
+    budget once the process has started (spawning it and importing OR-Tools take about a
+    second); sends the plan (None if too little was left) or the error in words."""
+    answer: RoutingSolution | str | None = None
+    try:
+        left = deadline - wall_time()
+        if left >= _PART_MIN_S:
+            answer = _solve_one(problem, replace(params, time_limit_s=left), initial_routes)
+    except Exception as exc:  # the parent logs it; its own plan stands
+        answer = repr(exc)
+    send.send(answer)
+    send.close()
+
+
+def _cheaper(problem: RoutingProblem, one: RoutingSolution, than: RoutingSolution) -> bool:
+    return not than.found or _charged(problem, one) < _charged(problem, than)
+
+
+def _charged(problem: RoutingProblem, solution: RoutingSolution) -> int:
+    """What a solution of ``problem`` costs: its routes (``_route_cost``) and the penalties
+    of the visits it drops."""
+    routes = sum(_route_cost(problem, r.vehicle, r.nodes) for r in solution.routes)
+    return routes + sum(problem.penalties[n] or 0 for n in solution.dropped)
 
 
 def _route_cost(problem: RoutingProblem, vehicle: int, nodes: Sequence[int]) -> int:

@@ -2,9 +2,11 @@
 
 import itertools
 import math
+import multiprocessing
 import random
 from dataclasses import replace
 from time import monotonic, sleep
+from time import time as wall_time
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from services.dispatch.routing.ortools_solver import (
     LARGE_MODEL_NODES,
     RoutingProblem,
     RoutingSolution,
+    _charged,
     _fewer_routes,
     _minimises_vehicles,
     _search,
@@ -329,12 +332,6 @@ def _mixed(seed: int = 5) -> RoutingProblem:
     )
 
 
-def _charged(problem: RoutingProblem, solution: RoutingSolution) -> int:
-    """What the plan costs by ``_route_cost`` and the dropped visits' penalties."""
-    routes = sum(ortools_solver._route_cost(problem, r.vehicle, r.nodes) for r in solution.routes)
-    return routes + sum(problem.penalties[n] or 0 for n in solution.dropped)
-
-
 def test_route_costs_are_what_ortools_charges_in_the_problem_and_a_restricted_one() -> None:
     problem = _mixed()
     solution = solve(problem, SolverParams(solution_limit=30))
@@ -459,3 +456,73 @@ def test_a_group_built_past_the_deadline_is_not_searched(monkeypatch: pytest.Mon
     after = ortools_solver._by_parts(problem, SolverParams(time_limit_s=10), start, deadline)
     assert searched == []
     assert after.objective == start.objective
+
+
+def _descent(first_solution: str, *, workers: int = 1) -> SolverParams:
+    """A clock-only search that stops at its first local optimum: the same plan every time,
+    long before the clock (a backstop) runs out."""
+    return SolverParams(
+        time_limit_s=10,
+        solution_limit=None,
+        first_solution=first_solution,
+        metaheuristic="GREEDY_DESCENT",
+        workers=workers,
+    )
+
+
+PCI, LCI = "PARALLEL_CHEAPEST_INSERTION", "LOCAL_CHEAPEST_INSERTION"
+
+
+def test_a_portfolio_returns_the_cheapest_of_its_searches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two descents from different first solutions end in different local optima; the
+    portfolio (this process and one worker) returns the cheaper, whichever ran where."""
+    monkeypatch.setattr(ortools_solver, "PORTFOLIO_FIRST_SOLUTIONS", (PCI, LCI))
+    problem = _scattered(40, vehicles=10, capacity=5, seed=7)
+    alone = {first: _charged(problem, solve(problem, _descent(first))) for first in (PCI, LCI)}
+    assert alone[PCI] != alone[LCI]  # else the test shows nothing
+    for first in (PCI, LCI):  # the worker's plan is the cheaper in one of the two
+        assert ortools_solver._searches_a_portfolio(problem, _descent(first, workers=2))
+        together = solve(problem, _descent(first, workers=2))
+        _check_complete(problem, together)
+        assert _charged(problem, together) == min(alone.values())
+
+
+def test_a_failed_portfolio_search_leaves_this_process_plan(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ortools_solver, "PORTFOLIO_FIRST_SOLUTIONS", (PCI, "NO_SUCH_STRATEGY"))
+    problem = _scattered(40, vehicles=10, capacity=5, seed=7)
+    together = solve(problem, _descent(PCI, workers=2))
+    assert _charged(problem, together) == _charged(problem, solve(problem, _descent(PCI)))
+    assert "NO_SUCH_STRATEGY search failed" in caplog.text
+
+
+def test_only_clock_bound_small_searches_with_workers_to_spare_are_a_portfolio() -> None:
+    problem = _scattered(20, vehicles=5, capacity=5)
+    clock_only = SolverParams(time_limit_s=10, solution_limit=None, workers=2)
+    assert ortools_solver._searches_a_portfolio(problem, clock_only)
+    for params in (
+        replace(clock_only, workers=1),  # the decomposed path's clusters
+        replace(clock_only, solution_limit=50),  # dispatch: reproducible plans
+        replace(clock_only, time_limit_s=5),  # too short to spawn a worker
+    ):
+        assert not ortools_solver._searches_a_portfolio(problem, params)
+    large = _scattered(LARGE_MODEL_NODES, vehicles=40, capacity=20)
+    assert not ortools_solver._searches_a_portfolio(large, clock_only)  # searched by parts
+
+
+def test_a_portfolio_worker_that_overruns_dies_or_fails_is_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    silent_receive, silent_send = multiprocessing.Pipe(duplex=False)
+    assert ortools_solver._portfolio_answer("A", silent_receive, wall_time() - 5) is None
+    dead_receive, dead_send = multiprocessing.Pipe(duplex=False)
+    dead_send.close()
+    assert ortools_solver._portfolio_answer("B", dead_receive, wall_time() + 5) is None
+    failed_receive, failed_send = multiprocessing.Pipe(duplex=False)
+    failed_send.send("ValueError('no such strategy')")
+    assert ortools_solver._portfolio_answer("C", failed_receive, wall_time() + 5) is None
+    assert "portfolio's A search overran" in caplog.text
+    assert "portfolio's B search died" in caplog.text
+    assert "portfolio's C search failed: ValueError('no such strategy')" in caplog.text
+    silent_send.close()
