@@ -411,6 +411,9 @@ PORTFOLIO_FIRST_SOLUTIONS = ("PARALLEL_CHEAPEST_INSERTION", "SAVINGS", "LOCAL_CH
 """First-solution strategies of a portfolio's other searches, in this order (skipping the
 search's own): guided local search from different starts ends in different places, and the
 cheaper of two searches at 10 s beats either alone (docs/routing-benchmarks.md, session 11)."""
+_UNPAIRED_ONLY = frozenset({"SAVINGS"})
+"""Strategies that find no first solution where visits come in pickup-and-delivery pairs
+(SAVINGS: none on lc101, lr101, lrc101 and lc201 in 10 s each)."""
 
 
 def _searches_a_portfolio(problem: RoutingProblem, params: SolverParams) -> bool:
@@ -439,10 +442,9 @@ def _portfolio(
     minutes): this process's own search always counts."""
     assert params.time_limit_s is not None
     deadline = wall_time() + params.time_limit_s  # the wall clock: the workers read it too
-    others = [s for s in PORTFOLIO_FIRST_SOLUTIONS if s != params.first_solution]
     context = multiprocessing.get_context("spawn")
     workers = []
-    for first in others[: params.workers - 1]:
+    for first in _portfolio_strategies(problem, params):
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
             target=_portfolio_worker,
@@ -466,6 +468,16 @@ def _portfolio(
             if process.is_alive():
                 process.kill()
             process.join()
+
+
+def _portfolio_strategies(problem: RoutingProblem, params: SolverParams) -> list[str]:
+    """The first solutions of a portfolio's other searches, one per spare worker."""
+    others = [
+        s
+        for s in PORTFOLIO_FIRST_SOLUTIONS
+        if s != params.first_solution and not (problem.pickups_deliveries and s in _UNPAIRED_ONLY)
+    ]
+    return others[: params.workers - 1]
 
 
 def _portfolio_answer(first: str, receive: Connection, deadline: float) -> RoutingSolution | None:

@@ -526,3 +526,17 @@ def test_a_portfolio_worker_that_overruns_dies_or_fails_is_left_out(
     assert "portfolio's B search died" in caplog.text
     assert "portfolio's C search failed: ValueError('no such strategy')" in caplog.text
     silent_send.close()
+
+
+def test_a_portfolio_searches_paired_visits_only_from_first_solutions_that_pair_them() -> None:
+    params = SolverParams(time_limit_s=10, solution_limit=None, workers=3)
+    strategies = ortools_solver._portfolio_strategies
+    assert strategies(_scattered(20, vehicles=5, capacity=5), params) == [
+        "SAVINGS",
+        "LOCAL_CHEAPEST_INSERTION",
+    ]
+    assert strategies(_mixed(), params) == ["LOCAL_CHEAPEST_INSERTION"]
+    assert strategies(_mixed(), replace(params, workers=2)) == ["LOCAL_CHEAPEST_INSERTION"]
+    assert strategies(_scattered(20, vehicles=5, capacity=5), replace(params, workers=2)) == [
+        "SAVINGS"
+    ]
