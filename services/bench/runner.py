@@ -286,6 +286,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--first-solution", default="PARALLEL_CHEAPEST_INSERTION")
     parser.add_argument("--metaheuristic", default="GUIDED_LOCAL_SEARCH")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="OR-Tools only: processes (default: the routing core's, 2); a search of 10 s "
+        "or more runs as a portfolio from other first solutions in the spare ones, 1 "
+        "searches in this process alone",
+    )
+    parser.add_argument(
         "--objective",
         choices=("distance", "hierarchical"),
         default="distance",
@@ -379,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             solution_limit=args.solution_limit,
             first_solution=args.first_solution,
             metaheuristic=args.metaheuristic,
+            **({} if args.workers is None else {"workers": args.workers}),
         )
         paths = resolve(args.paths, data_dir)
         instances = [read_instance(path) for path in paths]
@@ -393,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(
             f"ortools via services.dispatch.routing.ortools_solver.solve: "
             f"first_solution={params.first_solution} metaheuristic={params.metaheuristic} "
-            f"solution_limit={args.solution_limit}"
+            f"solution_limit={args.solution_limit} workers={params.workers}"
         )
     for solver in solvers:
         if solver == "ortools":

@@ -36,3 +36,12 @@ def test_an_unknown_first_solution_strategy_exits_with_2(capsys):
 
     assert code == 2
     assert "unknown first_solution" in capsys.readouterr().err
+
+
+def test_workers_reach_the_solver_and_zero_is_refused(capsys):
+    assert main(["C101", "--budget", "1", "--solvers", "ortools", "--workers", "1"]) == 0
+    assert "workers=1" in capsys.readouterr().out
+    assert main(["C101", "--budget", "1", "--solvers", "ortools"]) == 0
+    assert "workers=2" in capsys.readouterr().out
+    assert main(["C101", "--budget", "1", "--workers", "0"]) == 2
+    assert "workers must be > 0" in capsys.readouterr().err
