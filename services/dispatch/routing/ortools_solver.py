@@ -452,8 +452,14 @@ def _portfolio(
             kwargs={"initial_routes": initial_routes, "deadline": deadline},
             daemon=True,
         )
-        process.start()
-        send.close()
+        try:
+            process.start()
+        except (OSError, AssertionError) as exc:  # no process left, or we are a daemon
+            log.warning("routing: the portfolio's %s search did not start: %r", first, exc)
+            receive.close()
+            continue
+        finally:
+            send.close()
         workers.append((first, process, receive))
     try:
         best = _solve_one(problem, replace(params, workers=1), initial_routes, fallback_routes)

@@ -540,3 +540,26 @@ def test_a_portfolio_searches_paired_visits_only_from_first_solutions_that_pair_
     assert strategies(_scattered(20, vehicles=5, capacity=5), replace(params, workers=2)) == [
         "SAVINGS"
     ]
+
+
+def test_a_portfolio_search_that_cannot_start_leaves_this_process_plan(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = multiprocessing.get_context("spawn")
+
+    class Unstartable:
+        def __init__(self, *_: Any, **__: Any) -> None:
+            pass
+
+        def start(self) -> None:
+            raise AssertionError("daemonic processes are not allowed to have children")
+
+    class Context:
+        Pipe = staticmethod(real.Pipe)
+        Process = Unstartable
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda _: Context)
+    problem = _scattered(40, vehicles=10, capacity=5, seed=7)
+    together = solve(problem, _descent(PCI, workers=2))
+    assert _charged(problem, together) == _charged(problem, solve(problem, _descent(PCI)))
+    assert "SAVINGS search did not start" in caplog.text
