@@ -460,9 +460,10 @@ def test_a_group_built_past_the_deadline_is_not_searched(monkeypatch: pytest.Mon
 
 def _descent(first_solution: str, *, workers: int = 1) -> SolverParams:
     """A clock-only search that stops at its first local optimum: the same plan every time,
-    long before the clock (a backstop) runs out."""
+    long before the clock (a backstop, long enough for a worker to start on a loaded
+    machine) runs out."""
     return SolverParams(
-        time_limit_s=10,
+        time_limit_s=120,
         solution_limit=None,
         first_solution=first_solution,
         metaheuristic="GREEDY_DESCENT",
