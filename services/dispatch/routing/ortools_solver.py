@@ -414,8 +414,6 @@ cheaper of two searches at 10 s beats either alone (docs/routing-benchmarks.md, 
 _UNPAIRED_ONLY = frozenset({"SAVINGS"})
 """Strategies that find no first solution where visits come in pickup-and-delivery pairs
 (SAVINGS: none on lc101, lr101, lrc101 and lc201 in 10 s each)."""
-
-
 _PORTFOLIO_RETURN_S = 0.5
 """What a portfolio worker keeps of its budget for building its model before the search's
 clock starts and for sending its plan back (searching to the deadline, the portfolio's
@@ -744,9 +742,7 @@ def _by_parts(
                 continue
             sub, group = part.sub, part.group
             before = sum(_route_cost(problem, r.vehicle, r.nodes) for r in group)
-            after = sum(_route_cost(sub, r.vehicle, r.nodes) for r in found.routes) + sum(
-                sub.penalties[n] or 0 for n in found.dropped
-            )
+            after = _charged(sub, found)
             if after >= before:
                 continue
             objective += after - before

@@ -21,7 +21,7 @@ from services.dispatch.routing.bound import single_trips
 from services.dispatch.routing.decomposition import allocate_flow, cluster_needs
 from services.dispatch.routing.insertion import greedy_routes
 from services.dispatch.routing.network import FastNetwork, Network
-from services.dispatch.routing.ortools_solver import _route_cost
+from services.dispatch.routing.ortools_solver import _charged, _route_cost
 from services.dispatch.routing.planner import plan_deliveries_anytime
 from tests.unit.routing.samples import check_plan, check_solution, weighted_served
 from tests.unit.routing.test_routing_decomposition import DECOMPOSE
@@ -117,8 +117,8 @@ def test_the_greedy_objective_counts_churn_as_the_search_does() -> None:
     assert routing.vehicle_visit_costs  # the D1 task is new to both trucks: charged
     greedy = greedy_routes(routing)
     check_solution(routing, greedy)
-    charged = sum(_route_cost(routing, r.vehicle, r.nodes) for r in greedy.routes if r.nodes[1:-1])
-    assert greedy.objective == charged + sum(routing.penalties[n] or 0 for n in greedy.dropped)
+    assert greedy.objective == _charged(routing, greedy)
+    charged = sum(_route_cost(routing, r.vehicle, r.nodes) for r in greedy.routes)
     assert charged > sum(
         routing.cost_matrices[routing.vehicle_cost_class[r.vehicle]][a][b]
         for r in greedy.routes
