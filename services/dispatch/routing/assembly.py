@@ -373,10 +373,16 @@ def drop_penalties(tasks: tuple[Task, ...], floor: int) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One solved routing model: its node layout and the solver's answer."""
+    """One solved routing model: its node layout and the solver's answer.
+
+    ``handed_on`` are task numbers the solution left out that a later part plans again (the
+    decomposed path's second round): their outcome is that part's, so no reason comes from
+    this one.
+    """
 
     layout: Layout
     solution: RoutingSolution
+    handed_on: frozenset[int] = frozenset()
 
 
 def assemble(
@@ -471,7 +477,7 @@ def assemble(
             merged[key] = (kg + task.quantity_kg, max(latest, eta))
             served_kg[task.need_id] += task.quantity_kg
         for need_id, reasons in dropped_reasons(
-            part.layout, served_tasks | trunked, part.solution.found
+            part.layout, served_tasks | trunked, part.solution.found, part.handed_on
         ).items():
             dropped[need_id].extend(reasons)
     allocations = tuple(
@@ -499,10 +505,14 @@ def assemble(
 
 
 def dropped_reasons(
-    layout: Layout, served_tasks: dict[int, tuple[str, int]], found: bool
+    layout: Layout,
+    served_tasks: dict[int, tuple[str, int]],
+    found: bool,
+    handed_on: frozenset[int] = frozenset(),
 ) -> defaultdict[str, list[tuple[int, Reason, str]]]:
     """Reasons for tasks the router left out; ``served_tasks`` are the tasks it performed
-    (trunk legs of chains included), by vehicle and unload arrival.
+    (trunk legs of chains included), by vehicle and unload arrival. Tasks ``handed_on`` to
+    another part get none here.
 
     Rule: if a vehicle allowed to carry the task serves a task of a strictly higher priority
     class, the task was displaced_by_higher_priority; otherwise no vehicle could fit it in
@@ -515,7 +525,7 @@ def dropped_reasons(
         best_rank_by_vehicle[vehicle_id] = min(rank, best_rank_by_vehicle.get(vehicle_id, rank))
     result: defaultdict[str, list[tuple[int, Reason, str]]] = defaultdict(list)
     for number, task in enumerate(layout.tasks):
-        if number in served_tasks or task.leg != "direct":
+        if number in served_tasks or number in handed_on or task.leg != "direct":
             continue  # chain tasks left out are explained by chains.py's shortfalls
         rank = PRIORITY_RANK[task.priority]
         busy = [v for v in task.vehicle_ids if best_rank_by_vehicle.get(v, rank) < rank]

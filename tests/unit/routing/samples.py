@@ -14,6 +14,7 @@ from services.dispatch.routing import (
     Node,
     Vehicle,
 )
+from services.dispatch.routing.network import Network
 from services.dispatch.routing.ortools_solver import RoutingProblem, RoutingSolution
 from services.dispatch.routing.plan import PRIORITY_WEIGHT
 from services.dispatch.routing.problem import PRIORITIES
@@ -47,11 +48,42 @@ def check_plan(problem: LogisticsProblem, plan: LogisticsPlan) -> None:
         assert (o.reason is None) == (o.status == "served")
         assert o.served_kg == sum(a.quantity_kg for a in plan.allocations if a.need_id == o.need_id)
         assert o.served_kg <= o.requested_kg
+    check_timeline(problem, plan)
 
 
 def weighted_served(problem: LogisticsProblem, plan: LogisticsPlan) -> int:
     priority = {n.id: n.priority for n in problem.needs}
     return sum(PRIORITY_WEIGHT[priority[o.need_id]] * o.served_kg for o in plan.outcomes)
+
+
+def check_timeline(problem: LogisticsProblem, plan: LogisticsPlan) -> None:
+    """Assert each route is drivable in time and no depot gives more than it holds.
+
+    From the vehicle's start at its availability, every stop is reached no earlier than the
+    previous one (left after handling when the place changes) plus the travel over the
+    links named, open and of the vehicle's mode; loads per depot and commodity stay within
+    the stock.
+    """
+    network = Network(problem)
+    vehicles = {v.id: v for v in problem.vehicles}
+    links = {link.id: link for link in problem.links}
+    taken: dict[tuple[str, str], int] = {}
+    for route in plan.routes:
+        vehicle = vehicles[route.vehicle_id]
+        here, ready, at_start = vehicle.start_node, vehicle.available_from_s, True
+        for stop in route.stops:
+            assert all(links[x].mode == vehicle.mode for x in stop.via_links)
+            path = network.path(vehicle.mode, here, stop.node_id)
+            assert path is not None
+            leave = 0 if at_start or stop.node_id == here else problem.handling_s
+            assert stop.arrival_s >= ready + leave + path.travel_s(vehicle.speed_kmh)
+            here, ready, at_start = stop.node_id, stop.arrival_s, False
+            if stop.action == "load" and stop.depot_id is not None:
+                key = (stop.depot_id, stop.commodity)
+                taken[key] = taken.get(key, 0) + stop.quantity_kg
+    stock = {(d.id, c): kg for d in problem.depots for c, kg in d.stock_kg.items()}
+    for key, kg in taken.items():
+        assert kg <= stock.get(key, 0), key
 
 
 def check_solution(problem: RoutingProblem, solution: RoutingSolution) -> None:

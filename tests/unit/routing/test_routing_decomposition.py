@@ -12,6 +12,7 @@ from services.dispatch.routing import (
     Node,
     SolverParams,
     Vehicle,
+    decomposition,
     plan_deliveries,
 )
 from services.dispatch.routing.allocation import allocate
@@ -25,7 +26,12 @@ from services.dispatch.routing.insertion import greedy_routes
 from services.dispatch.routing.network import FastNetwork, Network
 from services.dispatch.routing.ortools_solver import solve
 from services.dispatch.routing.planner import plan_deliveries_anytime
-from tests.unit.routing.samples import check_plan, check_solution, random_problem
+from tests.unit.routing.samples import (
+    check_plan,
+    check_solution,
+    random_problem,
+    weighted_served,
+)
 from tests.unit.routing.test_routing_performance import region
 
 DECOMPOSE = SolverParams(solution_limit=20, decompose_above_tasks=0, cluster_tasks=15, workers=1)
@@ -131,11 +137,25 @@ def test_a_decomposed_plan_is_reproducible_with_a_solution_budget() -> None:
 def test_the_anytime_plans_improve_and_the_last_is_plan_deliveries() -> None:
     problem = region(7)
     plans = list(plan_deliveries_anytime(problem, DECOMPOSE))
-    assert 1 <= len(plans) <= 2
+    # The first plan, one per later round, and the last round's improved one.
+    assert 1 <= len(plans) <= 2 + decomposition._LATER_ROUNDS
     for plan in plans:
         check_plan(problem, plan)
-    assert plans[-1].kpis.objective <= plans[0].kpis.objective
+    served = [weighted_served(problem, plan) for plan in plans]
+    assert served == sorted(served)
     assert plans[-1] == plan_deliveries(problem, DECOMPOSE)
+
+
+@pytest.mark.parametrize("seed", [7, 9, 11])
+def test_later_rounds_carry_what_the_first_left_with_the_time_its_vehicles_have_left(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = region(seed)
+    with_rounds = plan_deliveries(problem, DECOMPOSE)
+    monkeypatch.setattr(decomposition, "_LATER_ROUNDS", 0)
+    first_round_only = plan_deliveries(problem, DECOMPOSE)
+    check_plan(problem, with_rounds)
+    assert weighted_served(problem, with_rounds) > weighted_served(problem, first_round_only)
 
 
 def test_the_direct_path_yields_one_plan() -> None:
