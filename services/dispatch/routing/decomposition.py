@@ -946,9 +946,13 @@ def _next_round(
         cluster_model(now, network, cluster_flows, fleet, params)
         for cluster_flows, fleet in zip(flows_of, fleets_of, strict=True)
     ]
+    # Re-planning: the plan in force's legs seed the greedy trips, as in the first round.
+    kept = _previous_by_cluster(problem, flows_of)
     first = [
-        greedy_routes(m.routing) if m.routing is not None else RoutingSolution(True, 0, (), ())
-        for m in round_models
+        greedy_routes(m.routing, warm_start(m.layout, legs))
+        if m.routing is not None
+        else RoutingSolution(True, 0, (), ())
+        for m, legs in zip(round_models, kept, strict=True)
     ]
     return _Round(parts, round_models, fleets_of, first)
 
