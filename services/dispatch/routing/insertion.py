@@ -50,9 +50,12 @@ class _Vehicle:
     trip_load: int = 0
 
 
-def greedy_start(problem: RoutingProblem) -> tuple[tuple[int, ...], ...] | None:
-    """The greedy routes as a start for OR-Tools; None if greedy found nothing."""
-    solution = greedy_routes(problem)
+def greedy_start(
+    problem: RoutingProblem, seed: Sequence[Sequence[int]] | None = None
+) -> tuple[tuple[int, ...], ...] | None:
+    """The greedy routes (from ``seed``, as ``greedy_routes``) as a start for OR-Tools; None
+    if greedy found nothing."""
+    solution = greedy_routes(problem, seed)
     return as_initial_routes(solution) if solution.found else None
 
 

@@ -86,11 +86,14 @@ def _plan_direct(problem: LogisticsProblem, params: SolverParams) -> LogisticsPl
     if routing_problem is None:
         solution = RoutingSolution(True, 0, (), ())
     else:
+        # The plan in force's legs start the search and, should it find nothing, the greedy
+        # trips it falls back on.
+        kept = warm_start(layout, problem.previous)
         solution = solve(
             routing_problem,
             params,
-            warm_start(layout, problem.previous),
-            fallback_routes=lambda: greedy_start(routing_problem),
+            kept,
+            fallback_routes=lambda: greedy_start(routing_problem, kept),
         )
     parts = [Part(layout, solution)]
     shortfalls = list(allocation.shortfalls)

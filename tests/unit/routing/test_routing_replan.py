@@ -1,6 +1,9 @@
 """Re-planning against the plan in force: churn costs keep legs on their vehicles, warm start."""
 
+from collections.abc import Callable
 from dataclasses import replace
+
+import pytest
 
 from services.dispatch.routing import (
     Depot,
@@ -11,10 +14,12 @@ from services.dispatch.routing import (
     SolverParams,
     Vehicle,
     plan_deliveries,
+    planner,
 )
 from services.dispatch.routing.allocation import Task, allocate
 from services.dispatch.routing.assembly import Layout, build_routing, warm_start
 from services.dispatch.routing.network import Network
+from services.dispatch.routing.ortools_solver import RoutingProblem, RoutingSolution, solve
 from services.dispatch.routing.problem import Owner, Priority
 from tests.unit.routing.test_routing_planner import DAY, line, truck
 
@@ -157,3 +162,25 @@ def test_a_re_plan_with_churn_costs_routes_when_vehicles_are_barred_and_needs_dr
     plan = plan_deliveries(p, SolverParams(time_limit_s=0.5))
     assert {a.vehicle_id for a in plan.allocations} == {"V1", "V3"}  # the military ones
     assert sum(o.served_kg for o in plan.outcomes) > 0
+
+
+def test_when_the_search_finds_nothing_the_greedy_fallback_keeps_the_plan_in_force(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def search_finds_nothing(
+        routing: RoutingProblem,
+        params: SolverParams,
+        initial_routes: tuple[tuple[int, ...], ...] | None = None,
+        *,
+        fallback_routes: Callable[[], tuple[tuple[int, ...], ...] | None] | None = None,
+    ) -> RoutingSolution:
+        # What solve does when neither the search nor the first-solution strategy finds
+        # anything: the fallback routes, taken as they are.
+        assert fallback_routes is not None
+        routes = fallback_routes()
+        assert routes is not None
+        return solve(routing, replace(params, solution_limit=1), routes)
+
+    monkeypatch.setattr(planner, "solve", search_finds_nothing)
+    assert carrier(plan_deliveries(problem((CHEAP, DEAR)), PARAMS)) == {"V1"}
+    assert carrier(plan_deliveries(problem((CHEAP, DEAR), BY_DEAR, churn=10.0), PARAMS)) == {"V2"}
