@@ -751,6 +751,29 @@ def _solve_cluster(
     return solve(routing, params, initial_routes=initial)
 
 
+def _greedy_clusters(
+    problem: LogisticsProblem,
+    network: FastNetwork,
+    params: SolverParams,
+    flows_of: Sequence[Sequence[Flow]],
+) -> tuple[list[list[Vehicle]], list[ClusterModel], list[RoutingSolution]]:
+    """The problem's vehicles given to the clusters of ``flows_of``, the clusters' routing
+    models and their greedy trips (re-planning: seeded with the plan in force's legs)."""
+    fleets = assign_vehicles(problem, network, flows_of)
+    models = [
+        cluster_model(problem, network, cluster_flows, fleet, params)
+        for cluster_flows, fleet in zip(flows_of, fleets, strict=True)
+    ]
+    kept = _previous_by_cluster(problem, flows_of)
+    first = [
+        greedy_routes(m.routing, warm_start(m.layout, legs))
+        if m.routing is not None
+        else RoutingSolution(True, 0, (), ())
+        for m, legs in zip(models, kept, strict=True)
+    ]
+    return fleets, models, first
+
+
 def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator[LogisticsPlan]:
     """Plans of a large problem: the first feasible one, then the one improved by OR-Tools.
 
@@ -769,27 +792,10 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
         members.update(_with_previous_vehicles(problem, _grouped(flows, members, len(clusters))))
         # A cluster whose needs all followed their vehicles elsewhere is left out.
         flows_of = [group for group in _grouped(flows, members, len(clusters)) if group]
-        fleets = assign_vehicles(problem, network, flows_of)
-        models = [
-            cluster_model(problem, network, cluster_flows, fleet, params)
-            for cluster_flows, fleet in zip(flows_of, fleets, strict=True)
-        ]
+        fleets, models, best = _greedy_clusters(problem, network, params, flows_of)
         unserved = merge_shortfalls(shortfalls + [s for m in models for s in m.unserved])
-        kept = _previous_by_cluster(problem, flows_of)
-        best = [
-            greedy_routes(m.routing, warm_start(m.layout, legs))
-            if m.routing is not None
-            else RoutingSolution(True, 0, (), ())
-            for m, legs in zip(models, kept, strict=True)
-        ]
         assembled_at = time.monotonic()
-        plan = assemble(
-            problem,
-            network,
-            unserved,
-            [Part(m.layout, s) for m, s in zip(models, best, strict=True)],
-            bound,
-        )
+        plan = assemble(problem, network, unserved, _parts(models, best), bound)
         reserve = max(_RESERVE_S, 2 * (time.monotonic() - assembled_at))
         # A second round needs part of the budget, if the first plan leaves anything out.
         first_stop = stop_at
@@ -941,19 +947,7 @@ def _next_round(
     flows_of = [group for group in _grouped(flows, members, len(clusters)) if group]
     # The models take their vehicles from the problem: this round's, as they are now.
     now = replace(problem, vehicles=tuple(vehicles))
-    fleets_of = assign_vehicles(now, network, flows_of)
-    round_models = [
-        cluster_model(now, network, cluster_flows, fleet, params)
-        for cluster_flows, fleet in zip(flows_of, fleets_of, strict=True)
-    ]
-    # Re-planning: the plan in force's legs seed the greedy trips, as in the first round.
-    kept = _previous_by_cluster(problem, flows_of)
-    first = [
-        greedy_routes(m.routing, warm_start(m.layout, legs))
-        if m.routing is not None
-        else RoutingSolution(True, 0, (), ())
-        for m, legs in zip(round_models, kept, strict=True)
-    ]
+    fleets_of, round_models, first = _greedy_clusters(now, network, params, flows_of)
     return _Round(parts, round_models, fleets_of, first)
 
 
