@@ -376,7 +376,7 @@ class Part:
     """One solved routing model: its node layout and the solver's answer.
 
     ``handed_on`` are task numbers the solution left out that a later part plans again (the
-    decomposed path's second round): their outcome is that part's, so no reason comes from
+    decomposed path's later rounds): their outcome is that part's, so no reason comes from
     this one.
     """
 

@@ -22,6 +22,13 @@ allocation's vehicle x depot x need scan too slow. ``plan_decomposed`` instead:
    penalties: ``assembly``). A greedy insertion (``insertion.greedy_routes``) gives the first
    feasible plan at once; OR-Tools then improves every cluster from that warm start, in
    ``workers`` spawned processes, within the budget.
+5. **Later rounds** (``_next_round``, up to ``_LATER_ROUNDS``): what the clusters left out
+   (flows no vehicle of theirs could reach, tasks their searches dropped) is clustered again
+   and given to what the fleet has left: vehicles no route used, and used ones from where and
+   when their routes end. Greedy trips, then OR-Tools, as in the first round; the first round
+   keeps ``1 - _LATER_ROUNDS_SHARE`` of the budget when its first plan leaves anything out.
+   A plan's objective is the sum of its rounds' model objectives (each model with its own
+   penalty scale; a task handed on counts in the round that last planned it).
 
 **Re-planning** against the plan in force (``problem.previous`` with a ``churn_cost_per_t``)
 keeps what still works at every stage: the allocation charges moving a need to a depot its
@@ -107,7 +114,7 @@ _BUILD_S = 0.15
 # Rounds after the first (``_next_round``), and the share of the budget kept for them when
 # the first plan leaves anything out.
 _LATER_ROUNDS = 3
-_SECOND_ROUND_SHARE = 0.25
+_LATER_ROUNDS_SHARE = 0.25
 
 
 def estimated_tasks(problem: LogisticsProblem) -> int:
@@ -797,10 +804,10 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
         assembled_at = time.monotonic()
         plan = assemble(problem, network, unserved, _parts(models, best), bound)
         reserve = max(_RESERVE_S, 2 * (time.monotonic() - assembled_at))
-        # A second round needs part of the budget, if the first plan leaves anything out.
+        # Later rounds need part of the budget, if the first plan leaves anything out.
         first_stop = stop_at
         if stop_at is not None and params.time_limit_s is not None and _leaves_out(models, best):
-            first_stop = stop_at - _SECOND_ROUND_SHARE * params.time_limit_s
+            first_stop = stop_at - _LATER_ROUNDS_SHARE * params.time_limit_s
         if params.workers > 1:
             # Spawned only now: importing OR-Tools in the workers would slow the first plan.
             pool = ProcessPoolExecutor(
@@ -860,7 +867,7 @@ def _dropped_tasks(model: ClusterModel, solution: RoutingSolution) -> frozenset[
 
 
 def _leaves_out(models: Sequence[ClusterModel], solutions: Sequence[RoutingSolution]) -> bool:
-    """Whether some flow is stranded or some task dropped: work for a second round."""
+    """Whether some flow is stranded or some task dropped: work for a later round."""
     return any(m.stranded or _dropped_tasks(m, s) for m, s in zip(models, solutions, strict=True))
 
 
