@@ -229,6 +229,12 @@ Solomon instance worse, so only the first solution is restricted, and only where
 """
 
 
+# When a clock-bound search ends before its first solution, the first-solution strategy alone
+# runs again for this factor of the budget, and at least this many seconds (``_solve_one``).
+_RETRY_FACTOR = 10
+_RETRY_FLOOR_S = 60.0
+
+
 def _search_parameters(
     params: SolverParams, nodes: int = 0, *, insertion_lns: bool = False
 ) -> object:
@@ -925,9 +931,11 @@ def _search(
         assignment = routing.SolveWithParameters(search)
     if assignment is None and params.time_limit_s is not None:
         # The clock ran out before the first solution (a short live budget on a loaded
-        # machine): a plan of no routes would supersede a good one. The first-solution
-        # strategy always ends, so take its solution, however long it takes.
-        first_only = replace(params, time_limit_s=None, solution_limit=1)
+        # machine): a plan of no routes would supersede a good one, so the first-solution
+        # strategy gets longer. The core's ends quickly; others need not (PATH_CHEAPEST_ARC
+        # was still in R101's first solution after 10 minutes), hence a limit of its own.
+        retry_s = max(_RETRY_FLOOR_S, _RETRY_FACTOR * params.time_limit_s)
+        first_only = replace(params, time_limit_s=retry_s, solution_limit=1)
         assignment = routing.SolveWithParameters(_search_parameters(first_only, problem.num_nodes))
     if assignment is None and fallback_routes is not None:
         # The first-solution strategy found nothing (seen in session 6 with OR-Tools' bug

@@ -564,3 +564,17 @@ def test_a_portfolio_search_that_cannot_start_leaves_this_process_plan(
     together = solve(problem, _descent(PCI, workers=2))
     assert _charged(problem, together) == _charged(problem, solve(problem, _descent(PCI)))
     assert "SAVINGS search did not start" in caplog.text
+
+
+def test_a_search_that_ends_before_its_first_solution_retries_within_a_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = _scattered(600, vehicles=40, capacity=20, seed=7)
+    rushed = SolverParams(time_limit_s=0.001, solution_limit=None)
+    # The first solution of 600 customers takes far more than a millisecond: the retry finds it.
+    assert solve(problem, rushed).found
+    # A retry has a limit of its own: with none to speak of, the plan is "not found" at once
+    # rather than a strategy that may never end (no fallback routes are given here).
+    monkeypatch.setattr(ortools_solver, "_RETRY_FLOOR_S", 0.001)
+    monkeypatch.setattr(ortools_solver, "_RETRY_FACTOR", 1)
+    assert not solve(problem, rushed).found
