@@ -816,32 +816,25 @@ def plan_decomposed(problem: LogisticsProblem, params: SolverParams) -> Iterator
         improver = _Improver(models, best, params, first_stop, reserve, pool)
         improver.start()  # the workers search while the caller reads the first plan
         yield plan
-        improved = False
-        for k, solution in improver.results():
-            if solution.found and solution.objective < best[k].objective:
-                best[k] = solution
-                improved = True
+        improved = improver.improve(best)
         done: list[Part] = []  # parts of earlier rounds, with what they handed on
         for rounds_left in range(_LATER_ROUNDS, 0, -1):
             if stop_at is not None and stop_at - time.monotonic() < 2 * reserve:
                 break
             later = _next_round(problem, network, params, models, best, fleets)
             if later is None or not any(len(r.nodes) > 2 for s in later.first for r in s.routes):
-                break  # nothing left, or nothing more carried: another round would not help
+                # Nothing left, or nothing more carried: another round would not help.
+                break
             done += later.parts
             models, fleets, best = later.models, later.fleets, later.first
             unserved = merge_shortfalls(shortfalls + [s for m in models for s in m.unserved])
             yield assemble(problem, network, unserved, done + _parts(models, best), bound)
-            improved = False
             round_stop = stop_at
             if stop_at is not None:
                 round_stop = time.monotonic() + (stop_at - time.monotonic()) / rounds_left
             improver = _Improver(models, best, params, round_stop, reserve, pool)
             improver.start()
-            for k, solution in improver.results():
-                if solution.found and solution.objective < best[k].objective:
-                    best[k] = solution
-                    improved = True
+            improved = improver.improve(best)
         parts = done + _parts(models, best)
         if pool is not None:
             # Searches still running end by their own time limits, close to the budget.
@@ -1034,6 +1027,15 @@ class _Improver:
             future = self._pool.submit(_solve_cluster, routing, settings, initial)
             ends = time.monotonic() + (settings.time_limit_s or 0.0) + _BUILD_S
             self._running[future] = (k, ends)
+
+    def improve(self, best: list[RoutingSolution]) -> bool:
+        """Put each cluster's solution into ``best`` where it is cheaper; whether any was."""
+        improved = False
+        for k, solution in self.results():
+            if solution.found and solution.objective < best[k].objective:
+                best[k] = solution
+                improved = True
+        return improved
 
     def results(self) -> Iterator[tuple[int, RoutingSolution]]:
         """Improved cluster solutions as they come, until done or out of time."""
