@@ -424,10 +424,8 @@ def assign_vehicles(
     problem: LogisticsProblem,
     network: FastNetwork,
     clusters: Sequence[Sequence[Flow]],
-    vehicles: Sequence[Vehicle] | None = None,
 ) -> list[list[Vehicle]]:
-    """Vehicles (``vehicles``, or the problem's) per cluster, from a quick simulation of who
-    would carry what.
+    """Vehicles per cluster, from a quick simulation of who would carry what.
 
     The clusters' flows, cut into loads of the fleet's median capacity, are handed out most
     important first, each to the vehicle (among the ``_NEAREST_VEHICLES`` earliest at its
@@ -441,7 +439,7 @@ def assign_vehicles(
     h = problem.handling_s
     fleet = [
         v
-        for v in sorted(problem.vehicles if vehicles is None else vehicles, key=lambda v: v.id)
+        for v in sorted(problem.vehicles, key=lambda item: item.id)
         if network.is_usable(v.start_node) and network.has_mode(v.mode)
     ]
     result: list[list[Vehicle]] = [[] for _ in clusters]
@@ -921,12 +919,11 @@ def _next_round(
         for f in m.stranded:
             left[(f.need.id, f.depot.id)] += f.kg
         handed = _dropped_tasks(m, s)
+        penalty = 0
         for t in handed:
             task = m.layout.tasks[t]
             left[(task.need_id, task.depot_id)] += task.quantity_kg
-        penalty = 0
-        if m.routing is not None:
-            for t in handed:
+            if m.routing is not None:
                 nodes = (m.layout.pickup(t), m.layout.delivery(t))
                 penalty += sum(m.routing.penalties[n] or 0 for n in nodes)
         parts.append(Part(m.layout, replace(s, objective=s.objective - penalty), handed))
