@@ -31,7 +31,7 @@ from services.bench.others import (
     solve_pyvrp,
     solve_vroom,
 )
-from services.dispatch.routing.ortools_solver import solve
+from services.dispatch.routing.ortools_solver import ITERATED_LOCAL_SEARCH, solve
 from services.dispatch.routing.params import SolverParams
 
 SETS = ("solomon", "homberger", "lilim")
@@ -284,7 +284,12 @@ def _parser() -> argparse.ArgumentParser:
         help="OR-Tools only: also stop after this many solutions (machine-independent)",
     )
     parser.add_argument("--first-solution", default="PARALLEL_CHEAPEST_INSERTION")
-    parser.add_argument("--metaheuristic", default="GUIDED_LOCAL_SEARCH")
+    parser.add_argument(
+        "--metaheuristic",
+        default=ITERATED_LOCAL_SEARCH,
+        help="OR-Tools only: a LocalSearchMetaheuristic name (GUIDED_LOCAL_SEARCH, ...) or "
+        f"{ITERATED_LOCAL_SEARCH} (ruin and recreate; the default)",
+    )
     parser.add_argument(
         "--workers",
         type=int,

@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from time import monotonic
 from time import time as wall_time
+from typing import Any
 
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2, routing_ils_pb2
 from ortools.util import optional_boolean_pb2
 
 from services.dispatch.routing.params import SolverParams
@@ -235,6 +236,46 @@ _RETRY_FACTOR = 10
 _RETRY_FLOOR_S = 60.0
 
 
+ITERATED_LOCAL_SEARCH = "ITERATED_LOCAL_SEARCH"
+"""``SolverParams.metaheuristic`` value (ours, not an OR-Tools enum): OR-Tools' iterated local
+search, ruin and recreate.
+
+Each iteration removes strings of neighbouring visits from a few nearby routes (SISR,
+Christiaens & Vanden Berghe 2020), re-inserts them by local cheapest insertion, descends to a
+local optimum and accepts the result by simulated annealing (temperatures from the model's
+arc costs, cooling with the search's progress against its limits). OR-Tools 9.15 runs it only
+through ``RoutingModel.SolveWithIteratedLocalSearch``, never from ``SolveWithParameters``
+(``use_iterated_local_search`` alone changes nothing), and that entry builds its own first
+solution: a search that starts from routes (a warm start, emptying a route) uses guided
+local search instead (``_search``).
+"""
+_ILS_FALLBACK = "GUIDED_LOCAL_SEARCH"
+_SISR_REMOVED_VISITS = 10
+_SISR_SEQUENCE = 10
+_SISR_BYPASS = 0.01
+
+
+def _iterated_local_search(search: Any) -> None:
+    search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+    search.use_iterated_local_search = True
+    ils = search.iterated_local_search_parameters
+    ils.perturbation_strategy = routing_ils_pb2.PerturbationStrategy.RUIN_AND_RECREATE
+    ils.improve_perturbed_solution = True
+    recreate = ils.ruin_recreate_parameters
+    del recreate.ruin_strategies[:]
+    sisr = recreate.ruin_strategies.add().sisr
+    sisr.avg_num_removed_visits = _SISR_REMOVED_VISITS
+    sisr.max_removed_sequence_size = _SISR_SEQUENCE
+    sisr.bypass_factor = _SISR_BYPASS
+    recreate.recreate_strategy.heuristic = (
+        routing_enums_pb2.FirstSolutionStrategy.LOCAL_CHEAPEST_INSERTION
+    )
+    annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
+    annealing.cooling_schedule_strategy = routing_ils_pb2.CoolingScheduleStrategy.EXPONENTIAL
+    annealing.automatic_temperatures = True
+    ils.best_solution_acceptance_strategy.greedy_descent.SetInParent()
+
+
 def _search_parameters(
     params: SolverParams, nodes: int = 0, *, insertion_lns: bool = False
 ) -> object:
@@ -242,9 +283,12 @@ def _search_parameters(
     search.first_solution_strategy = _enum_value(
         routing_enums_pb2.FirstSolutionStrategy, params.first_solution, "first_solution"
     )
-    search.local_search_metaheuristic = _enum_value(
-        routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic, "metaheuristic"
-    )
+    if params.metaheuristic == ITERATED_LOCAL_SEARCH:
+        _iterated_local_search(search)
+    else:
+        search.local_search_metaheuristic = _enum_value(
+            routing_enums_pb2.LocalSearchMetaheuristic, params.metaheuristic, "metaheuristic"
+        )
     if params.solution_limit is not None:
         search.solution_limit = params.solution_limit
     if params.time_limit_s is not None:
@@ -839,6 +883,10 @@ def _search(
 ) -> RoutingSolution:
     """One OR-Tools search (``solve`` describes the arguments); ``stop_below``: end the
     search at the first solution whose cost is below it."""
+    iterated = params.metaheuristic == ITERATED_LOCAL_SEARCH
+    if iterated and (initial_routes is not None or stop_below is not None):
+        # Iterated local search cannot start from routes (``ITERATED_LOCAL_SEARCH``).
+        params, iterated = replace(params, metaheuristic=_ILS_FALLBACK), False
     manager = pywrapcp.RoutingIndexManager(
         problem.num_nodes,
         problem.num_vehicles,
@@ -928,7 +976,10 @@ def _search(
         if start is not None:
             assignment = routing.SolveFromAssignmentWithParameters(start, search)
     if assignment is None:
-        assignment = routing.SolveWithParameters(search)
+        if iterated:
+            assignment = routing.SolveWithIteratedLocalSearch(search)
+        else:
+            assignment = routing.SolveWithParameters(search)
     if assignment is None and params.time_limit_s is not None:
         # The clock ran out before the first solution (a short live budget on a loaded
         # machine): a plan of no routes would supersede a good one, so the first-solution
