@@ -250,8 +250,10 @@ solution: a search that starts from routes (a warm start, emptying a route) uses
 local search instead (``_search``).
 """
 _ILS_FALLBACK = "GUIDED_LOCAL_SEARCH"
-_SISR_REMOVED_VISITS = 10
-_SISR_SEQUENCE = 10
+# About 15 visits removed a time, in strings of at most 15: better than 5, 10 or 20 on Solomon
+# and Homberger subsets at 10 and 30 s (docs/routing-benchmarks.md, session 13).
+_SISR_REMOVED_VISITS = 15
+_SISR_SEQUENCE = 15
 _SISR_BYPASS = 0.01
 
 
