@@ -21,7 +21,9 @@ class SolverParams:
     first_solution
         Name of an OR-Tools ``FirstSolutionStrategy`` value.
     metaheuristic
-        Name of an OR-Tools ``LocalSearchMetaheuristic`` value.
+        Name of an OR-Tools ``LocalSearchMetaheuristic`` value, or ``ITERATED_LOCAL_SEARCH``
+        (OR-Tools' ruin and recreate, ``ortools_solver.ITERATED_LOCAL_SEARCH``; searches that
+        start from routes use guided local search instead).
     max_task_kg
         Upper bound on the size of one transport task; None means the largest capacity of
         the vehicles able to carry it.
